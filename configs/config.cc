@@ -1,0 +1,307 @@
+#include "configs/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/text_format.h"
+
+namespace moco {
+namespace {
+
+namespace pb = ::google::protobuf;
+
+// Collects parser errors as "source:line:col: message".
+class ErrorCollector : public pb::io::ErrorCollector {
+ public:
+  explicit ErrorCollector(absl::string_view source) : source_(source) {}
+  void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
+    errors_.push_back(absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message));
+  }
+  void AddWarning(int line, pb::io::ColumnNumber column, const std::string& message) override {
+    AddError(line, column, message);
+  }
+  std::string Joined() const { return absl::StrJoin(errors_, "; "); }
+
+ private:
+  std::string source_;
+  std::vector<std::string> errors_;
+};
+
+// Sets every unset singular field of `message` to its default, recursing into the sub-messages
+// that are present (and into all of them at the top level, except unset oneof members).
+void FillDefaults(pb::Message* message) {
+  const pb::Descriptor* descriptor = message->GetDescriptor();
+  const pb::Reflection* reflection = message->GetReflection();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const pb::FieldDescriptor* field = descriptor->field(i);
+    if (field->is_repeated()) {
+      if (field->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+        for (int j = 0; j < reflection->FieldSize(*message, field); ++j) {
+          FillDefaults(reflection->MutableRepeatedMessage(message, field, j));
+        }
+      }
+      continue;
+    }
+    if (field->containing_oneof() != nullptr && !reflection->HasField(*message, field)) continue;
+    switch (field->cpp_type()) {
+      case pb::FieldDescriptor::CPPTYPE_MESSAGE:
+        FillDefaults(reflection->MutableMessage(message, field));
+        break;
+      case pb::FieldDescriptor::CPPTYPE_INT32:
+        if (!reflection->HasField(*message, field))
+          reflection->SetInt32(message, field, field->default_value_int32());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_INT64:
+        if (!reflection->HasField(*message, field))
+          reflection->SetInt64(message, field, field->default_value_int64());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_UINT32:
+        if (!reflection->HasField(*message, field))
+          reflection->SetUInt32(message, field, field->default_value_uint32());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_UINT64:
+        if (!reflection->HasField(*message, field))
+          reflection->SetUInt64(message, field, field->default_value_uint64());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_FLOAT:
+        if (!reflection->HasField(*message, field))
+          reflection->SetFloat(message, field, field->default_value_float());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_DOUBLE:
+        if (!reflection->HasField(*message, field))
+          reflection->SetDouble(message, field, field->default_value_double());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_BOOL:
+        if (!reflection->HasField(*message, field))
+          reflection->SetBool(message, field, field->default_value_bool());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_ENUM:
+        if (!reflection->HasField(*message, field))
+          reflection->SetEnum(message, field, field->default_value_enum());
+        break;
+      case pb::FieldDescriptor::CPPTYPE_STRING:
+        if (!reflection->HasField(*message, field) && field->has_default_value())
+          reflection->SetString(message, field, field->default_value_string());
+        break;
+    }
+  }
+}
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+// The paper drops at epochs 120 and 160 of 200: 60% and 80% of the run.
+std::vector<int> ScaledDrops(int epochs) {
+  return {static_cast<int>(std::lround(0.6 * epochs)), static_cast<int>(std::lround(0.8 * epochs))};
+}
+
+absl::Status ValidateDrops(const pb::RepeatedField<int32_t>& drops, int epochs,
+                           absl::string_view field) {
+  int previous = 0;
+  for (int drop : drops) {
+    if (drop <= previous || drop >= epochs) {
+      return Invalid(field, absl::StrCat("must be strictly increasing epochs in (0, ", epochs,
+                                         "), got [", absl::StrJoin(drops, ", "), "]"));
+    }
+    previous = drop;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ExperimentConfig> ParseConfig(absl::string_view text, absl::string_view source) {
+  ExperimentConfig config;
+  ErrorCollector errors(source);
+  pb::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    return absl::InvalidArgumentError(errors.Joined());
+  }
+  return config;
+}
+
+absl::StatusOr<ExperimentConfig> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open config file ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str(), path);
+}
+
+absl::Status Validate(const ExperimentConfig& config, int world_size) {
+  const auto& data = config.data();
+  const auto& model = config.model();
+  const auto& optim = config.optim();
+  const auto& eval = config.eval();
+  const auto& run = config.run();
+  if (world_size < 1) return Invalid("world_size", absl::StrCat("must be >= 1, got ", world_size));
+
+  if (data.format() == config::DataConfig::FORMAT_UNSPECIFIED)
+    return Invalid("data.format", "must be set");
+  if (data.root().empty()) return Invalid("data.root", "must name the dataset folder");
+  if (data.image_size() < 8 || data.image_size() > 1024)
+    return Invalid("data.image_size", absl::StrCat("must be in [8, 1024], got ", data.image_size()));
+  if (data.augmentation() == config::DataConfig::AUGMENTATION_UNSPECIFIED)
+    return Invalid("data.augmentation", "must be set");
+  if (data.max_train_images() < 0)
+    return Invalid("data.max_train_images", absl::StrCat("must be >= 0, got ", data.max_train_images()));
+  if (data.max_test_images() < 0)
+    return Invalid("data.max_test_images", absl::StrCat("must be >= 0, got ", data.max_test_images()));
+  if (data.loader_threads() < 0)
+    return Invalid("data.loader_threads", absl::StrCat("must be >= 0, got ", data.loader_threads()));
+
+  if (model.depth() != 18 && model.depth() != 34 && model.depth() != 50)
+    return Invalid("model.depth", absl::StrCat("must be 18, 34 or 50, got ", model.depth()));
+  if (!(model.width_multiplier() > 0.0f && model.width_multiplier() <= 8.0f))
+    return Invalid("model.width_multiplier",
+                   absl::StrCat("must be in (0, 8], got ", model.width_multiplier()));
+  if (model.stem() == config::ModelConfig::STEM_UNSPECIFIED) return Invalid("model.stem", "must be set");
+  if (model.head() == config::ModelConfig::HEAD_UNSPECIFIED) return Invalid("model.head", "must be set");
+  if (model.feature_dim() < 1)
+    return Invalid("model.feature_dim", absl::StrCat("must be >= 1, got ", model.feature_dim()));
+
+  const int batch = optim.batch_size();
+  if (batch < 1) return Invalid("optim.batch_size", absl::StrCat("must be >= 1, got ", batch));
+  if (batch % world_size != 0)
+    return Invalid("optim.batch_size", absl::StrCat("global batch ", batch,
+                                                    " must be divisible by the world size ", world_size));
+  const int per_process = batch / world_size;
+
+  switch (config.mechanism_case()) {
+    case ExperimentConfig::kMoco: {
+      const auto& moco = config.moco();
+      if (moco.queue_size() < 1)
+        return Invalid("moco.queue_size", absl::StrCat("must be >= 1, got ", moco.queue_size()));
+      if (moco.queue_size() % batch != 0)
+        return Invalid("moco.queue_size",
+                       absl::StrCat("K = ", moco.queue_size(), " must be divisible by the global batch ",
+                                    batch, " (optim.batch_size), so the queue pointer stays aligned"));
+      if (!(moco.momentum() >= 0.0f && moco.momentum() <= 1.0f))
+        return Invalid("moco.momentum", absl::StrCat("must be in [0, 1], got ", moco.momentum()));
+      if (moco.bn_splits() < 1)
+        return Invalid("moco.bn_splits", absl::StrCat("must be >= 1, got ", moco.bn_splits()));
+      if (per_process % moco.bn_splits() != 0)
+        return Invalid("moco.bn_splits", absl::StrCat("per-process batch ", per_process,
+                                                      " must be divisible by bn_splits ", moco.bn_splits()));
+      break;
+    }
+    case ExperimentConfig::kEndToEnd:
+      if (batch < 2) return Invalid("optim.batch_size", "end-to-end needs a batch of at least 2");
+      break;
+    case ExperimentConfig::kMemoryBank: {
+      const auto& bank = config.memory_bank();
+      if (bank.num_negatives() < 1)
+        return Invalid("memory_bank.num_negatives",
+                       absl::StrCat("must be >= 1, got ", bank.num_negatives()));
+      if (!(bank.bank_momentum() >= 0.0f && bank.bank_momentum() < 1.0f))
+        return Invalid("memory_bank.bank_momentum",
+                       absl::StrCat("must be in [0, 1), got ", bank.bank_momentum()));
+      if (bank.loss() == config::MemoryBankConfig::LOSS_UNSPECIFIED)
+        return Invalid("memory_bank.loss", "must be set");
+      break;
+    }
+    case ExperimentConfig::kSupervised:
+      break;
+    case ExperimentConfig::MECHANISM_NOT_SET:
+      return Invalid("mechanism", "one of moco, end_to_end, memory_bank, supervised must be set");
+  }
+  if (!(config.temperature() > 0.0f))
+    return Invalid("temperature", absl::StrCat("must be > 0, got ", config.temperature()));
+
+  if (optim.epochs() < 1) return Invalid("optim.epochs", absl::StrCat("must be >= 1, got ", optim.epochs()));
+  if (!(optim.lr() > 0.0f)) return Invalid("optim.lr", absl::StrCat("must be > 0, got ", optim.lr()));
+  if (optim.lr_reference_batch() < 1)
+    return Invalid("optim.lr_reference_batch", absl::StrCat("must be >= 1, got ", optim.lr_reference_batch()));
+  if (!(optim.momentum() >= 0.0f && optim.momentum() < 1.0f))
+    return Invalid("optim.momentum", absl::StrCat("must be in [0, 1), got ", optim.momentum()));
+  if (!(optim.weight_decay() >= 0.0f))
+    return Invalid("optim.weight_decay", absl::StrCat("must be >= 0, got ", optim.weight_decay()));
+  if (optim.schedule() == config::OptimConfig::SCHEDULE_UNSPECIFIED)
+    return Invalid("optim.schedule", "must be set");
+  if (optim.schedule() == config::OptimConfig::COSINE && optim.lr_drop_epochs_size() > 0)
+    return Invalid("optim.lr_drop_epochs", "only applies to a STEP schedule");
+  if (absl::Status s = ValidateDrops(optim.lr_drop_epochs(), optim.epochs(), "optim.lr_drop_epochs"); !s.ok())
+    return s;
+  if (!(optim.lr_drop_factor() > 0.0f && optim.lr_drop_factor() <= 1.0f))
+    return Invalid("optim.lr_drop_factor", absl::StrCat("must be in (0, 1], got ", optim.lr_drop_factor()));
+  if (optim.warmup_epochs() < 0 || optim.warmup_epochs() >= optim.epochs())
+    return Invalid("optim.warmup_epochs", absl::StrCat("must be in [0, epochs = ", optim.epochs(),
+                                                       "), got ", optim.warmup_epochs()));
+
+  if (eval.knn_k() < 1) return Invalid("eval.knn_k", absl::StrCat("must be >= 1, got ", eval.knn_k()));
+  if (!(eval.knn_t() > 0.0f)) return Invalid("eval.knn_t", absl::StrCat("must be > 0, got ", eval.knn_t()));
+  if (eval.knn_every_epochs() < 0)
+    return Invalid("eval.knn_every_epochs", absl::StrCat("must be >= 0, got ", eval.knn_every_epochs()));
+  if (eval.linear_epochs() < 1)
+    return Invalid("eval.linear_epochs", absl::StrCat("must be >= 1, got ", eval.linear_epochs()));
+  if (!(eval.linear_lr() > 0.0f))
+    return Invalid("eval.linear_lr", absl::StrCat("must be > 0, got ", eval.linear_lr()));
+  if (!(eval.linear_weight_decay() >= 0.0f))
+    return Invalid("eval.linear_weight_decay", absl::StrCat("must be >= 0, got ", eval.linear_weight_decay()));
+  if (absl::Status s = ValidateDrops(eval.linear_lr_drop_epochs(), eval.linear_epochs(),
+                                     "eval.linear_lr_drop_epochs");
+      !s.ok())
+    return s;
+  if (eval.linear_batch_size() < 1)
+    return Invalid("eval.linear_batch_size", absl::StrCat("must be >= 1, got ", eval.linear_batch_size()));
+
+  if (run.output_dir().empty()) return Invalid("run.output_dir", "must not be empty");
+  if (run.threads() < 0) return Invalid("run.threads", absl::StrCat("must be >= 0, got ", run.threads()));
+  if (run.device() == config::RunConfig::DEVICE_UNSPECIFIED) return Invalid("run.device", "must be set");
+  if (run.checkpoint_every_epochs() < 1)
+    return Invalid("run.checkpoint_every_epochs",
+                   absl::StrCat("must be >= 1, got ", run.checkpoint_every_epochs()));
+  if (run.log_every_steps() < 1)
+    return Invalid("run.log_every_steps", absl::StrCat("must be >= 1, got ", run.log_every_steps()));
+  if (run.max_steps() < 0) return Invalid("run.max_steps", absl::StrCat("must be >= 0, got ", run.max_steps()));
+
+  for (int i = 0; i < config.expected_size(); ++i) {
+    const auto& expected = config.expected(i);
+    const std::string field = absl::StrCat("expected[", i, "]");
+    if (expected.metric().empty()) return Invalid(absl::StrCat(field, ".metric"), "must be set");
+    if (!expected.has_value()) return Invalid(absl::StrCat(field, ".value"), "must be set");
+    if (!(expected.tolerance() >= 0.0))
+      return Invalid(absl::StrCat(field, ".tolerance"), absl::StrCat("must be >= 0, got ", expected.tolerance()));
+  }
+  return absl::OkStatus();
+}
+
+ExperimentConfig Resolve(const ExperimentConfig& config) {
+  ExperimentConfig resolved = config;
+  FillDefaults(&resolved);
+  auto* optim = resolved.mutable_optim();
+  if (optim->schedule() == config::OptimConfig::STEP && optim->lr_drop_epochs_size() == 0) {
+    for (int drop : ScaledDrops(optim->epochs())) {
+      if (drop > 0 && drop < optim->epochs()) optim->add_lr_drop_epochs(drop);
+    }
+  }
+  auto* eval = resolved.mutable_eval();
+  if (eval->linear_lr_drop_epochs_size() == 0) {
+    for (int drop : ScaledDrops(eval->linear_epochs())) {
+      if (drop > 0 && drop < eval->linear_epochs()) eval->add_linear_lr_drop_epochs(drop);
+    }
+  }
+  return resolved;
+}
+
+std::string ToText(const ExperimentConfig& config) {
+  std::string text;
+  pb::TextFormat::PrintToString(config, &text);
+  return text;
+}
+
+double ScaledLearningRate(const ExperimentConfig& config) {
+  return static_cast<double>(config.optim().lr()) * config.optim().batch_size() /
+         config.optim().lr_reference_batch();
+}
+
+}  // namespace moco

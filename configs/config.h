@@ -1,0 +1,43 @@
+// Loading, validating and resolving ExperimentConfig, the one experiment schema.
+//
+//   MOCO_ASSIGN_OR_RETURN(ExperimentConfig config, LoadConfig("configs/cpu/moco.pbtxt"));
+//   MOCO_RETURN_IF_ERROR(Validate(config, /*world_size=*/1));
+//   ExperimentConfig resolved = Resolve(config);  // every default written out
+#ifndef MOCO_CONFIGS_CONFIG_H_
+#define MOCO_CONFIGS_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "configs/experiment.pb.h"
+
+namespace moco {
+
+using config::ExperimentConfig;
+
+// Parses a text-format ExperimentConfig. Errors name `source` with line and column
+// (for example an unknown field).
+absl::StatusOr<ExperimentConfig> ParseConfig(absl::string_view text, absl::string_view source);
+
+// Reads and parses a .pbtxt file.
+absl::StatusOr<ExperimentConfig> LoadConfig(const std::string& path);
+
+// Range checks and cross-field rules; the error names the offending field with its value.
+// `world_size` is the number of training processes (the global batch is split over them).
+absl::Status Validate(const ExperimentConfig& config, int world_size = 1);
+
+// Returns `config` with every default written out explicitly and derived values filled in
+// (the lr drop epochs of a STEP schedule), so that a printed config says everything.
+ExperimentConfig Resolve(const ExperimentConfig& config);
+
+// Text format, one field per line.
+std::string ToText(const ExperimentConfig& config);
+
+// The learning rate after linear scaling: lr * global_batch / lr_reference_batch.
+double ScaledLearningRate(const ExperimentConfig& config);
+
+}  // namespace moco
+
+#endif  // MOCO_CONFIGS_CONFIG_H_

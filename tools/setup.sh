@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Installs everything this project needs on a Debian 12 machine, idempotently:
+#   1. Debian packages (Bazel 4.2.3 and its rule packages, Abseil, Protobuf, GoogleTest,
+#      Google Benchmark, libpng, libjpeg-turbo, Gloo headers, Fashion-MNIST);
+#   2. LibTorch, from PyPI's torch==2.11.0 wheel, into a per-machine cache keyed by version;
+#   3. the datasets (CIFAR-10, Penn-Fudan), from a mirror folder or their official sources.
+#
+# Usage: tools/setup.sh [--data-mirror DIR] [--skip-data] [--help]
+# The cache lives in $MOCO_CACHE (default ~/.cache/moco-cpp); a second clone reuses it.
+set -euo pipefail
+
+TORCH_VERSION=2.11.0
+TORCHVISION_VERSION=0.26.0
+CACHE="${MOCO_CACHE:-$HOME/.cache/moco-cpp}"
+DATA_MIRROR=""
+SKIP_DATA=0
+
+usage() {
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --data-mirror) DATA_MIRROR="${2:?--data-mirror needs a folder}"; shift 2 ;;
+    --data-mirror=*) DATA_MIRROR="${1#*=}"; shift ;;
+    --skip-data) SKIP_DATA=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "setup.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '[setup] %s\n' "$*"; }
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# --- 1. Debian packages -----------------------------------------------------------------
+PACKAGES=(
+  build-essential g++ git ca-certificates curl python3 python3-venv pkg-config
+  bazel-bootstrap bazel-rules-java bazel-platforms
+  libabsl-dev libprotobuf-dev protobuf-compiler
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libpng-dev libjpeg62-turbo-dev libgloo-dev zlib1g-dev
+  dataset-fashion-mnist
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  say "Debian packages: all ${#PACKAGES[@]} present"
+fi
+
+# --- 2. LibTorch from the torch wheel ------------------------------------------------------
+VENV="$CACHE/torch-$TORCH_VERSION"
+STAMP="$VENV/.moco-installed"
+if [ -f "$STAMP" ]; then
+  say "LibTorch $TORCH_VERSION: cached in $VENV"
+else
+  say "installing torch==$TORCH_VERSION torchvision==$TORCHVISION_VERSION into $VENV (about 4.7 GB, a few minutes)"
+  mkdir -p "$CACHE"
+  /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check \
+    "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+  "$VENV/bin/python" -c "import torch; print('[setup] torch', torch.__version__)"
+  touch "$STAMP"
+fi
+TORCH_DIR=$(ls -d "$VENV"/lib/python3*/site-packages/torch | head -1)
+say "LibTorch headers and libraries: $TORCH_DIR"
+
+# --- 3. Datasets ---------------------------------------------------------------------------
+DATA="$CACHE/data"
+CIFAR_SHA=45b041e867f5a40f79bfde38d3dd1fd511103d50068c1afecf6445e25234d4db
+PENN_SHA=e2993bee0a93dcdf669855b6940ffb2fed6c13273177224389bb37a89687eac7
+CIFAR_BIN_MD5=c32a1d4ab5d03f1284b67883e8d87530
+
+# fetch_from_mirror NAME SHA256 DEST MARKER: copies NAME from the mirror, checks its
+# checksum and unpacks it into $DATA/DEST, unless $DATA/MARKER already exists.
+fetch_from_mirror() {
+  local name="$1" sha="$2" dest="$3" marker="$4"
+  if [ -e "$DATA/$marker" ]; then say "dataset $name: present"; return; fi
+  local src="$DATA_MIRROR/$name"
+  [ -f "$src" ] || { echo "setup.sh: $src not found in --data-mirror" >&2; exit 1; }
+  say "dataset $name: verifying and unpacking from $DATA_MIRROR"
+  echo "$sha  $src" | sha256sum --check --quiet - \
+    || { echo "setup.sh: checksum mismatch for $src" >&2; exit 1; }
+  # Unpack beside the destination and rename, so an interrupted run leaves no half dataset.
+  rm -rf "$DATA/.partial" && mkdir -p "$DATA/.partial"
+  tar -xzf "$src" -C "$DATA/.partial"
+  mkdir -p "$(dirname "$DATA/$dest")"
+  rm -rf "$DATA/$dest" && mv "$DATA/.partial" "$DATA/$dest"
+}
+
+fetch_official() {
+  # CIFAR-10 in its official binary format and Penn-Fudan from its authors' site.
+  if [ ! -e "$DATA/cifar-10-batches-bin/test_batch.bin" ]; then
+    say "dataset CIFAR-10: downloading the official binary version"
+    curl -fL --retry 3 -o "$DATA/cifar-10-binary.tar.gz" \
+      https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
+    echo "$CIFAR_BIN_MD5  $DATA/cifar-10-binary.tar.gz" | md5sum --check --quiet -
+    tar -xzf "$DATA/cifar-10-binary.tar.gz" -C "$DATA" && rm "$DATA/cifar-10-binary.tar.gz"
+  else
+    say "dataset CIFAR-10 (binary): present"
+  fi
+  if [ ! -e "$DATA/pennfudan/PennFudanPed/Annotation" ]; then
+    say "dataset Penn-Fudan: downloading from its authors' site"
+    mkdir -p "$DATA/pennfudan"
+    curl -fL --retry 3 -o "$DATA/pennfudan/PennFudanPed.zip" \
+      https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip
+    (cd "$DATA/pennfudan" && python3 -m zipfile -e PennFudanPed.zip . && rm PennFudanPed.zip)
+  else
+    say "dataset Penn-Fudan: present"
+  fi
+}
+
+if [ "$SKIP_DATA" -eq 1 ]; then
+  say "datasets: skipped (--skip-data)"
+else
+  mkdir -p "$DATA"
+  if [ -n "$DATA_MIRROR" ]; then
+    fetch_from_mirror cifar10-jpeg.tar.gz "$CIFAR_SHA" cifar10-jpeg cifar10-jpeg/test
+    fetch_from_mirror pennfudan.tar.gz "$PENN_SHA" pennfudan pennfudan/PennFudanPed/Annotation
+  else
+    fetch_official
+  fi
+  rm -rf "$DATA/.partial"
+  say "datasets in $DATA; Fashion-MNIST in /usr/share/datasets/fashion-mnist"
+fi
+say "done"
