@@ -44,4 +44,15 @@ TEST(LibTorchTest, CpuBuildReportsNoCudaHere) {
   EXPECT_EQ(torch::cuda::device_count(), 0);
 }
 
+#ifdef MOCO_WITH_CUDA
+TEST(LibTorchTest, CudaMatmulMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "CUDA build, but no GPU on this machine";
+  torch::manual_seed(0);
+  torch::Tensor a = torch::randn({64, 32});
+  torch::Tensor b = torch::randn({32, 16});
+  torch::Tensor on_gpu = a.cuda().matmul(b.cuda()).cpu();
+  EXPECT_TRUE(torch::allclose(on_gpu, a.matmul(b), 1e-3, 1e-3));
+}
+#endif
+
 }  // namespace

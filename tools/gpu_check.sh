@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Packs the CUDA builds of the project's test and benchmark binaries so that they run on a
+# GPU machine that has torch==2.11.0 installed for its Python (no Bazel or compiler there).
+#
+# Here (builds with --config=cuda, writes gpu_check.tar.gz):
+#   tools/gpu_check.sh pack [OUT.tar.gz]
+# On the GPU machine:
+#   tar xzf gpu_check.tar.gz && gpu_check/run.sh
+#
+# The binaries carry absolute run paths to this machine's LibTorch; run.sh points them at
+# the GPU machine's torch install instead (its lib/ and the nvidia/*/lib folders beside it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# What runs on the GPU machine, in order.
+TARGETS=(
+  //tests:libtorch_test
+)
+
+cmd="${1:-}"
+[ "$cmd" = "pack" ] || { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+out="${2:-gpu_check.tar.gz}"
+
+bazel build --config=cuda "${TARGETS[@]}"
+bin=$(bazel info --config=cuda bazel-bin)
+stage=$(mktemp -d)
+mkdir -p "$stage/gpu_check/bin"
+names=()
+for target in "${TARGETS[@]}"; do
+  path="${target#//}"; path="${path/://}"
+  name=$(echo "$path" | tr / _)
+  cp "$bin/$path" "$stage/gpu_check/bin/$name"
+  names+=("$name")
+done
+cat > "$stage/gpu_check/run.sh" <<RUN
+#!/usr/bin/env bash
+# Runs the packed CUDA binaries against this machine's torch install.
+set -uo pipefail
+here=\$(cd "\$(dirname "\$0")" && pwd)
+PY=\${PYTHON:-python3}
+torch_dir=\$(\$PY -c 'import os, torch; print(os.path.dirname(torch.__file__))') || {
+  echo "run.sh: no torch for \$PY; install torch==2.11.0 or set PYTHON" >&2; exit 1; }
+libs="\$torch_dir/lib"
+for d in "\$torch_dir"/../nvidia/*/lib; do [ -d "\$d" ] && libs="\$libs:\$(cd "\$d" && pwd)"; done
+export LD_LIBRARY_PATH="\$libs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+\$PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
+failed=0
+for name in ${names[*]}; do
+  echo "=== \$name"
+  "\$here/bin/\$name" || { echo "=== \$name FAILED"; failed=\$((failed + 1)); }
+done
+echo "gpu_check: \$(( ${#names[@]} - failed )) passed, \$failed failed"
+exit \$failed
+RUN
+chmod +x "$stage/gpu_check/run.sh"
+tar -czf "$out" -C "$stage" gpu_check
+rm -rf "$stage"
+echo "wrote $out ($(du -h "$out" | cut -f1)); on the GPU machine: tar xzf $(basename "$out") && gpu_check/run.sh"
