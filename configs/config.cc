@@ -175,6 +175,11 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
     return Invalid("optim.batch_size", absl::StrCat("global batch ", batch,
                                                     " must be divisible by the world size ", world_size));
   const int per_process = batch / world_size;
+  if (model.bn_splits() < 1)
+    return Invalid("model.bn_splits", absl::StrCat("must be >= 1, got ", model.bn_splits()));
+  if (per_process % model.bn_splits() != 0)
+    return Invalid("model.bn_splits", absl::StrCat("per-process batch ", per_process,
+                                                   " must be divisible by bn_splits ", model.bn_splits()));
 
   switch (config.mechanism_case()) {
     case ExperimentConfig::kMoco: {
@@ -187,11 +192,6 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
                                     batch, " (optim.batch_size), so the queue pointer stays aligned"));
       if (!(moco.momentum() >= 0.0f && moco.momentum() <= 1.0f))
         return Invalid("moco.momentum", absl::StrCat("must be in [0, 1], got ", moco.momentum()));
-      if (moco.bn_splits() < 1)
-        return Invalid("moco.bn_splits", absl::StrCat("must be >= 1, got ", moco.bn_splits()));
-      if (per_process % moco.bn_splits() != 0)
-        return Invalid("moco.bn_splits", absl::StrCat("per-process batch ", per_process,
-                                                      " must be divisible by bn_splits ", moco.bn_splits()));
       break;
     }
     case ExperimentConfig::kEndToEnd:

@@ -102,7 +102,7 @@ TEST(ConfigTest, RangeChecksNameTheirFields) {
       {"model { depth: 20 }", "model.depth"},
       {"model { width_multiplier: 0 }", "model.width_multiplier"},
       {"moco { momentum: 1.5 }", "moco.momentum"},
-      {"moco { bn_splits: 3 }", "moco.bn_splits"},
+      {"model { bn_splits: 3 }", "model.bn_splits"},
       {"temperature: 0", "temperature"},
       {"optim { lr: -1 }", "optim.lr"},
       {"optim { epochs: 10 lr_drop_epochs: 12 }", "optim.lr_drop_epochs"},

@@ -1,0 +1,153 @@
+#include "moco/models/resnet.h"
+
+#include <torch/nn/functional/batchnorm.h>
+#include <torch/nn/init.h>
+#include <torch/nn/modules/activation.h>
+
+#include <cmath>
+#include <string>
+
+namespace moco {
+namespace {
+
+namespace nn = torch::nn;
+
+nn::Conv2d Conv(int in, int out, int kernel, int stride) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false));
+}
+
+int Scaled(int channels, double multiplier) {
+  return std::max(1, static_cast<int>(std::lround(channels * multiplier)));
+}
+
+}  // namespace
+
+torch::Tensor SplitBatchNorm(nn::BatchNorm2d& bn, const torch::Tensor& x, int splits) {
+  if (!bn->is_training() || splits <= 1) return bn->forward(x);
+  const int64_t n = x.size(0);
+  TORCH_CHECK(n % splits == 0, "SplitBatchNorm: batch ", n, " is not divisible by ", splits, " splits");
+  const auto& opts = bn->options;
+  std::vector<torch::Tensor> outputs;
+  outputs.reserve(splits);
+  torch::Tensor mean_sum, var_sum;
+  for (const torch::Tensor& chunk : x.chunk(splits, 0)) {
+    // Each chunk updates a private copy of the running statistics, as a separate GPU would.
+    torch::Tensor mean = bn->running_mean.clone();
+    torch::Tensor var = bn->running_var.clone();
+    outputs.push_back(torch::batch_norm(chunk, bn->weight, bn->bias, mean, var, /*training=*/true,
+                                        opts.momentum().value(), opts.eps(), /*cudnn_enabled=*/true));
+    mean_sum = mean_sum.defined() ? mean_sum + mean : mean;
+    var_sum = var_sum.defined() ? var_sum + var : var;
+  }
+  {
+    torch::NoGradGuard no_grad;
+    bn->running_mean.copy_(mean_sum / splits);
+    bn->running_var.copy_(var_sum / splits);
+    bn->num_batches_tracked.add_(1);
+  }
+  return torch::cat(outputs, 0);
+}
+
+ResidualBlockImpl::ResidualBlockImpl(int in_channels, int width, int stride, bool bottleneck, int bn_splits)
+    : in_channels_(in_channels), width_(width), stride_(stride), bottleneck_(bottleneck), bn_splits_(bn_splits) {
+  reset();
+}
+
+void ResidualBlockImpl::reset() {
+  if (bottleneck_) {
+    // torchvision's Bottleneck (v1.5): the stride sits on the 3x3 conv.
+    conv1 = register_module("conv1", Conv(in_channels_, width_, 1, 1));
+    bn1 = register_module("bn1", nn::BatchNorm2d(width_));
+    conv2 = register_module("conv2", Conv(width_, width_, 3, stride_));
+    bn2 = register_module("bn2", nn::BatchNorm2d(width_));
+    conv3 = register_module("conv3", Conv(width_, width_ * 4, 1, 1));
+    bn3 = register_module("bn3", nn::BatchNorm2d(width_ * 4));
+  } else {
+    conv1 = register_module("conv1", Conv(in_channels_, width_, 3, stride_));
+    bn1 = register_module("bn1", nn::BatchNorm2d(width_));
+    conv2 = register_module("conv2", Conv(width_, width_, 3, 1));
+    bn2 = register_module("bn2", nn::BatchNorm2d(width_));
+  }
+  if (stride_ != 1 || in_channels_ != out_channels()) {
+    // Registered as a Sequential so the names are downsample.0 and downsample.1.
+    downsample_conv = Conv(in_channels_, out_channels(), 1, stride_);
+    downsample_bn = nn::BatchNorm2d(out_channels());
+    register_module("downsample", nn::Sequential(downsample_conv, downsample_bn));
+  }
+}
+
+torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
+  torch::Tensor out = SplitBatchNorm(bn1, conv1(x), bn_splits_).relu_();
+  out = SplitBatchNorm(bn2, conv2(out), bn_splits_);
+  if (bottleneck_) out = SplitBatchNorm(bn3, conv3(out.relu_()), bn_splits_);
+  torch::Tensor identity = x;
+  if (downsample_conv) identity = SplitBatchNorm(downsample_bn, downsample_conv(x), bn_splits_);
+  return (out + identity).relu_();
+}
+
+ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) { reset(); }
+
+void ResNetImpl::reset() {
+  const int depth = options_.depth();
+  std::vector<int> blocks;
+  bool bottleneck = false;
+  if (depth == 18) {
+    blocks = {2, 2, 2, 2};
+  } else if (depth == 34) {
+    blocks = {3, 4, 6, 3};
+  } else if (depth == 50) {
+    blocks = {3, 4, 6, 3};
+    bottleneck = true;
+  } else {
+    TORCH_CHECK(false, "ResNet depth must be 18, 34 or 50, got ", depth);
+  }
+  const double w = options_.width_multiplier();
+  const int stem = Scaled(64, w);
+  conv1 = register_module("conv1", options_.cifar_stem() ? Conv(options_.in_channels(), stem, 3, 1)
+                                                         : Conv(options_.in_channels(), stem, 7, 2));
+  bn1 = register_module("bn1", nn::BatchNorm2d(stem));
+  int channels = stem;
+  layers_.clear();
+  for (int stage = 0; stage < 4; ++stage) {
+    const int width = Scaled(64 << stage, w);
+    nn::Sequential layer;
+    for (int b = 0; b < blocks[stage]; ++b) {
+      const int stride = (b == 0 && stage > 0) ? 2 : 1;
+      ResidualBlock block(channels, width, stride, bottleneck, options_.bn_splits());
+      channels = block->out_channels();
+      layer->push_back(block);
+    }
+    layers_.push_back(register_module("layer" + std::to_string(stage + 1), layer));
+  }
+  feature_dim_ = channels;
+  if (options_.head() == HeadKind::kLinear) {
+    // A plain Linear named "fc" (not "fc.0"), as in torchvision and MoCo v1.
+    fc_linear = register_module("fc", nn::Linear(channels, options_.out_dim()));
+  } else {
+    fc_mlp = register_module("fc", nn::Sequential(nn::Linear(channels, channels), nn::ReLU(),
+                                                  nn::Linear(channels, options_.out_dim())));
+  }
+  // torchvision's initialisation: Kaiming-normal (fan_out) convs, BN weight 1 and bias 0.
+  for (auto& module : modules(/*include_self=*/false)) {
+    if (auto* conv = module->as<nn::Conv2d>()) {
+      nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+    } else if (auto* bn = module->as<nn::BatchNorm2d>()) {
+      nn::init::ones_(bn->weight);
+      nn::init::zeros_(bn->bias);
+    }
+  }
+}
+
+torch::Tensor ResNetImpl::features(const torch::Tensor& images) {
+  torch::Tensor x = SplitBatchNorm(bn1, conv1(images), options_.bn_splits()).relu_();
+  if (!options_.cifar_stem()) x = torch::max_pool2d(x, 3, 2, 1);
+  for (auto& layer : layers_) x = layer->forward(x);
+  return x.mean({2, 3});  // global average pool: N x feature_dim
+}
+
+torch::Tensor ResNetImpl::forward(const torch::Tensor& images) {
+  torch::Tensor h = features(images);
+  return fc_linear ? fc_linear(h) : fc_mlp->forward(h);
+}
+
+}  // namespace moco

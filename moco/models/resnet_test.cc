@@ -1,0 +1,97 @@
+#include "moco/models/resnet.h"
+
+#include <torch/torch.h>
+
+#include <set>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace moco {
+namespace {
+
+int64_t CountParameters(torch::nn::Module& module) {
+  int64_t total = 0;
+  for (const auto& p : module.parameters()) total += p.numel();
+  return total;
+}
+
+std::set<std::string> StateNames(torch::nn::Module& module) {
+  std::set<std::string> names;
+  for (const auto& item : module.named_parameters()) names.insert(item.key());
+  for (const auto& item : module.named_buffers()) names.insert(item.key());
+  return names;
+}
+
+// Counts read off torchvision 0.26: resnet18(num_classes=1000) has 122 state-dict entries and
+// 11,689,512 parameters; resnet50 has 320 entries and 25,557,032 parameters.
+TEST(ResNetTest, MatchesTorchvisionNamesAndSizes) {
+  ResNet r18(ResNetOptions(18).out_dim(1000));
+  EXPECT_EQ(StateNames(*r18).size(), 122u);
+  EXPECT_EQ(CountParameters(*r18), 11689512);
+  ResNet r50(ResNetOptions(50).out_dim(1000));
+  std::set<std::string> names = StateNames(*r50);
+  EXPECT_EQ(names.size(), 320u);
+  EXPECT_EQ(CountParameters(*r50), 25557032);
+  for (const char* name : {"conv1.weight", "bn1.running_mean", "bn1.num_batches_tracked",
+                           "layer1.0.downsample.0.weight", "layer1.0.downsample.1.running_var",
+                           "layer4.2.conv3.weight", "layer4.2.bn3.bias", "fc.weight", "fc.bias"}) {
+    EXPECT_EQ(names.count(name), 1u) << name;
+  }
+}
+
+TEST(ResNetTest, MlpHeadNamesFollowMocoV2) {
+  ResNet net(ResNetOptions(18).head(HeadKind::kMlp).out_dim(128));
+  std::set<std::string> names = StateNames(*net);
+  EXPECT_EQ(names.count("fc.0.weight"), 1u);
+  EXPECT_EQ(names.count("fc.2.weight"), 1u);
+  EXPECT_EQ(names.count("fc.weight"), 0u);
+}
+
+TEST(ResNetTest, CifarStemKeepsResolutionAndWidthScales) {
+  ResNet net(ResNetOptions(18).cifar_stem(true).width_multiplier(0.25).out_dim(128));
+  EXPECT_EQ(net->feature_dim(), 128);  // 512 * 0.25
+  net->eval();
+  torch::Tensor out = net->forward(torch::randn({2, 3, 32, 32}));
+  EXPECT_EQ(out.sizes(), torch::IntArrayRef({2, 128}));
+  // The CIFAR stem is a 3x3 stride-1 conv.
+  EXPECT_EQ(net->named_parameters()["conv1.weight"].sizes(), torch::IntArrayRef({16, 3, 3, 3}));
+}
+
+TEST(ResNetTest, SplitBatchNormNormalisesEachChunkSeparately) {
+  torch::manual_seed(0);
+  torch::nn::BatchNorm2d bn(4);
+  torch::nn::BatchNorm2d reference(4);
+  torch::Tensor x = torch::randn({8, 4, 3, 3});
+  x.narrow(0, 4, 4).mul_(5).add_(2);  // the second chunk has other statistics
+  torch::Tensor y = SplitBatchNorm(bn, x, 2);
+  // Each chunk, normalised on its own, has zero mean per channel.
+  for (const torch::Tensor& chunk : y.chunk(2, 0)) {
+    EXPECT_LT(chunk.mean({0, 2, 3}).abs().max().item<float>(), 1e-5);
+  }
+  // Running mean: the average of the two chunks' updates.
+  torch::Tensor m0 = torch::zeros({4}), v0 = torch::ones({4}), m1 = torch::zeros({4}), v1 = torch::ones({4});
+  torch::batch_norm(x.narrow(0, 0, 4), {}, {}, m0, v0, true, 0.1, 1e-5, false);
+  torch::batch_norm(x.narrow(0, 4, 4), {}, {}, m1, v1, true, 0.1, 1e-5, false);
+  EXPECT_TRUE(torch::allclose(bn->running_mean, (m0 + m1) / 2, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(bn->running_var, (v0 + v1) / 2, 1e-5, 1e-6));
+  EXPECT_EQ(bn->num_batches_tracked.item<int64_t>(), 1);
+  // One split is plain BN.
+  EXPECT_TRUE(torch::allclose(SplitBatchNorm(reference, x, 1), reference->forward(x)));
+  // In eval mode the splits do not matter.
+  bn->eval();
+  EXPECT_TRUE(torch::allclose(SplitBatchNorm(bn, x, 2), bn->forward(x)));
+}
+
+TEST(ResNetTest, SplitBatchNormGradientsFlow) {
+  ResNet net(ResNetOptions(18).cifar_stem(true).width_multiplier(0.125).bn_splits(4).out_dim(8));
+  torch::Tensor out = net->forward(torch::randn({8, 3, 16, 16}));
+  out.pow(2).sum().backward();
+  for (const auto& p : net->parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+  }
+  EXPECT_GT(net->named_parameters()["conv1.weight"].grad().abs().sum().item<float>(), 0.0f);
+}
+
+}  // namespace
+}  // namespace moco
