@@ -186,10 +186,13 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
       const auto& moco = config.moco();
       if (moco.queue_size() < 1)
         return Invalid("moco.queue_size", absl::StrCat("must be >= 1, got ", moco.queue_size()));
-      if (moco.queue_size() % batch != 0)
+      // A symmetric loss enqueues the keys of both views: twice the batch per step.
+      const int enqueued = moco.symmetric_loss() ? 2 * batch : batch;
+      if (moco.queue_size() % enqueued != 0)
         return Invalid("moco.queue_size",
-                       absl::StrCat("K = ", moco.queue_size(), " must be divisible by the global batch ",
-                                    batch, " (optim.batch_size), so the queue pointer stays aligned"));
+                       absl::StrCat("K = ", moco.queue_size(), " must be divisible by the keys enqueued per step, ",
+                                    enqueued, " (optim.batch_size", moco.symmetric_loss() ? " x 2 for symmetric_loss" : "",
+                                    "), so the queue pointer stays aligned"));
       if (!(moco.momentum() >= 0.0f && moco.momentum() <= 1.0f))
         return Invalid("moco.momentum", absl::StrCat("must be in [0, 1], got ", moco.momentum()));
       break;

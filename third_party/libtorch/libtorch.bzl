@@ -46,7 +46,11 @@ def _libtorch_impl(ctx):
     root, source = _find_root(ctx)
     root = str(ctx.path(root).realpath)
     lib = root + "/lib"
-    ctx.symlink(root + "/include", "include")
+    # The wheel also ships an old copy of protobuf's headers (include/google/protobuf), which
+    # would shadow Debian's and break every target that includes both: leave it out.
+    for entry in ctx.path(root + "/include").readdir():
+        if entry.basename != "google":
+            ctx.symlink(entry, "include/" + entry.basename)
 
     # A wheel install keeps the CUDA libraries and headers in site-packages/nvidia/*.
     nvidia = str(ctx.path(root + "/../nvidia").realpath) if ctx.path(root + "/../nvidia").exists else ""

@@ -1,0 +1,42 @@
+#include "moco/contrastive/memory_bank.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/functional/normalization.h>
+
+namespace moco {
+namespace {
+
+torch::Tensor UnitRows(const torch::Tensor& x) {
+  return torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(1));
+}
+
+}  // namespace
+
+MemoryBankImpl::MemoryBankImpl(int64_t num_entries, int64_t dim, double momentum)
+    : num_entries_(num_entries), dim_(dim), momentum_(momentum) {
+  TORCH_CHECK(num_entries > 0 && dim > 0, "MemoryBank: sizes must be positive, got ", num_entries, " x ", dim);
+  TORCH_CHECK(momentum >= 0 && momentum < 1, "MemoryBank: momentum must be in [0, 1), got ", momentum);
+  reset();
+}
+
+void MemoryBankImpl::reset() { bank_ = register_buffer("bank", UnitRows(torch::randn({num_entries_, dim_}))); }
+
+torch::Tensor MemoryBankImpl::Lookup(const torch::Tensor& indices) const {
+  return bank_.index_select(0, indices.to(bank_.device()));
+}
+
+torch::Tensor MemoryBankImpl::Sample(int64_t count, int64_t k, at::Generator generator) const {
+  torch::Tensor picks = at::randint(num_entries_, {count * k}, generator, at::TensorOptions().dtype(at::kLong));
+  return bank_.index_select(0, picks.to(bank_.device())).view({count, k, dim_});
+}
+
+void MemoryBankImpl::Update(const torch::Tensor& indices, const torch::Tensor& features) {
+  TORCH_CHECK(features.dim() == 2 && features.size(1) == dim_ && indices.size(0) == features.size(0),
+              "MemoryBank::Update: ", indices.sizes(), " indices for features ", features.sizes());
+  torch::NoGradGuard no_grad;
+  torch::Tensor idx = indices.to(bank_.device());
+  torch::Tensor mixed = bank_.index_select(0, idx) * momentum_ + features.detach() * (1.0 - momentum_);
+  bank_.index_copy_(0, idx, UnitRows(mixed));
+}
+
+}  // namespace moco
