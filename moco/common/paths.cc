@@ -24,6 +24,12 @@ std::string UserPath(const std::string& path) {
   return path;
 }
 
+std::string OutputPath(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  const std::string cwd = Env("BUILD_WORKING_DIRECTORY");
+  return cwd.empty() ? path : (std::filesystem::path(cwd) / path).string();
+}
+
 std::string DataDir() {
   std::string dir = Env("MOCO_DATA_DIR");
   if (!dir.empty()) return dir;

@@ -14,6 +14,10 @@ namespace moco {
 // otherwise it is kept as given (so files shipped as runfiles, like configs/, also resolve).
 std::string UserPath(const std::string& path);
 
+// A path the program will create (an output folder): relative paths are taken from where the
+// user ran `bazel run` (BUILD_WORKING_DIRECTORY), else from the current folder.
+std::string OutputPath(const std::string& path);
+
 // The datasets folder: $MOCO_DATA_DIR, else $MOCO_CACHE/data, else ~/.cache/moco-cpp/data
 // (where tools/setup.sh puts them).
 std::string DataDir();

@@ -1,0 +1,38 @@
+// The weighted kNN monitor of InstDisc (Wu et al. 2018), as the official MoCo CIFAR notebook
+// runs it: embed the training set (the memory) and the test set with the encoder in eval mode,
+// take each test image's k most cosine-similar training images, weight each neighbour's vote
+// for its class by exp(similarity / t), and predict the class with the largest total.
+//
+//   at::Tensor memory = EmbedImages(*encoder, train, eval_view, 256, device, threads);
+//   at::Tensor queries = EmbedImages(*encoder, test, eval_view, 256, device, threads);
+//   double top1 = KnnTopOne(memory, train_labels, queries, test_labels, 200, 0.1, 10);
+#ifndef MOCO_EVAL_KNN_H_
+#define MOCO_EVAL_KNN_H_
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <vector>
+
+#include "moco/augment/augment.h"
+#include "moco/data/image.h"
+#include "moco/models/resnet.h"
+
+namespace moco {
+
+// L2-normalised encoder outputs of every image of `data` (its evaluation view), N x C, on the
+// CPU. The encoder is put in eval mode and restored to its previous mode afterwards.
+at::Tensor EmbedImages(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& view, int batch_size,
+                       c10::Device device, int threads);
+
+// Weighted kNN top-1 accuracy (fraction in [0, 1]) of `queries` (Q x C) against `memory`
+// (M x C), both L2-normalised; labels are int64 vectors.
+double KnnTopOne(const at::Tensor& memory, const at::Tensor& memory_labels, const at::Tensor& queries,
+                 const at::Tensor& query_labels, int k, double t, int num_classes);
+
+// Labels of a dataset as an int64 tensor.
+at::Tensor LabelTensor(const LabeledImages& data);
+
+}  // namespace moco
+
+#endif  // MOCO_EVAL_KNN_H_

@@ -1,0 +1,43 @@
+// Checkpoints: everything needed to resume a run bit-for-bit on CPU (the mechanism's
+// parameters and buffers, hence both encoders and the queue or bank; the optimizer state; the
+// global RNG state; epoch and step; the resolved config that produced them), written
+// atomically: to a temporary file, fsync'ed, then renamed over the old one, so a crash at any
+// moment leaves either the previous checkpoint or the new one, never a torn file.
+//
+//   MOCO_RETURN_IF_ERROR(SaveCheckpoint(path, state, *mechanism, optimizer));
+//   MOCO_ASSIGN_OR_RETURN(CheckpointState state, LoadCheckpoint(path, *mechanism, optimizer));
+#ifndef MOCO_TRAIN_CHECKPOINT_H_
+#define MOCO_TRAIN_CHECKPOINT_H_
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace moco {
+
+struct CheckpointState {
+  int64_t epoch = 0;       // epochs completed
+  int64_t step = 0;        // optimizer steps completed
+  std::string config;      // the resolved config, text format
+  double random_init_knn = -1;  // kNN top-1 of the encoder at initialisation (-1: not measured)
+};
+
+absl::Status SaveCheckpoint(const std::string& path, const CheckpointState& state, torch::nn::Module& model,
+                            torch::optim::Optimizer& optimizer);
+
+// The config a checkpoint was written with, without loading anything else into a model.
+absl::StatusOr<std::string> ReadCheckpointConfig(const std::string& path);
+
+// Restores `model` and `optimizer` in place. Errors name the file: missing, unreadable,
+// truncated, or holding tensors that do not fit `model`.
+absl::StatusOr<CheckpointState> LoadCheckpoint(const std::string& path, torch::nn::Module& model,
+                                               torch::optim::Optimizer& optimizer);
+
+}  // namespace moco
+
+#endif  // MOCO_TRAIN_CHECKPOINT_H_

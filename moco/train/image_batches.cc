@@ -1,0 +1,124 @@
+#include "moco/train/image_batches.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace moco {
+namespace {
+
+uint64_t SplitMix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+int Threads(int requested) {
+  if (requested > 0) return requested;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+void ParallelFor(int64_t n, int threads, const std::function<void(int64_t)>& fn) {
+  const int64_t workers = std::min<int64_t>(Threads(threads), n);
+  if (workers <= 1) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(workers);
+  for (int64_t w = 0; w < workers; ++w) {
+    pool.emplace_back([&, w] {
+      for (int64_t i = n * w / workers; i < n * (w + 1) / workers; ++i) fn(i);
+    });
+  }
+  for (auto& t : pool) t.join();
+}
+
+std::vector<int64_t> EpochOrder(uint64_t seed, int64_t epoch, int64_t n) {
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  uint64_t state = seed * 0xD1B54A32D192ED03ULL + static_cast<uint64_t>(epoch) + 1;
+  for (int64_t i = n - 1; i > 0; --i) {  // Fisher-Yates with our own generator: portable
+    const int64_t j = static_cast<int64_t>(SplitMix64(state) % static_cast<uint64_t>(i + 1));
+    std::swap(order[i], order[j]);
+  }
+  return order;
+}
+
+TwoViewLoader::TwoViewLoader(const LabeledImages* data, const LoaderOptions& options)
+    : data_(data), options_(options) {}
+
+TwoViewLoader::~TwoViewLoader() {
+  if (pending_.valid()) pending_.wait();
+}
+
+int64_t TwoViewLoader::batches_per_epoch() const {
+  return data_->size() / (static_cast<int64_t>(options_.batch_size) * options_.world_size);
+}
+
+void TwoViewLoader::Start(int64_t epoch, int64_t first_batch) {
+  if (pending_.valid()) pending_.wait();
+  epoch_ = epoch;
+  next_ = first_batch;
+  order_ = EpochOrder(options_.seed, epoch, data_->size());
+  pending_ = std::async(std::launch::async, [this, b = next_] { return Make(b); });
+}
+
+TrainBatch TwoViewLoader::Next() {
+  TrainBatch batch = pending_.get();
+  ++next_;
+  if (next_ < batches_per_epoch()) {
+    pending_ = std::async(std::launch::async, [this, b = next_] { return Make(b); });
+  }
+  return batch;
+}
+
+TrainBatch TwoViewLoader::Make(int64_t batch) const {
+  const int64_t n = options_.batch_size;
+  const int64_t first = (batch * options_.world_size + options_.rank) * n;  // in order_
+  const int size = options_.augment.out_size;
+  const int64_t view_floats = 3LL * size * size;
+  TrainBatch out;
+  out.view_q = at::empty({n, 3, size, size}, at::kFloat);
+  out.view_k = at::empty({n, 3, size, size}, at::kFloat);
+  out.indices = at::empty({n}, at::kLong);
+  out.labels = at::empty({n}, at::kLong);
+  float* q = out.view_q.data_ptr<float>();
+  float* k = out.view_k.data_ptr<float>();
+  int64_t* indices = out.indices.data_ptr<int64_t>();
+  int64_t* labels = out.labels.data_ptr<int64_t>();
+  ParallelFor(n, options_.threads, [&](int64_t i) {
+    const int64_t index = order_[first + i];
+    const uint8_t* image = data_->image_data(static_cast<int>(index));
+    AugmentView(image, data_->height, data_->width, data_->channels, options_.augment,
+                ViewSeed(options_.seed, epoch_, index, 0), q + i * view_floats);
+    AugmentView(image, data_->height, data_->width, data_->channels, options_.augment,
+                ViewSeed(options_.seed, epoch_, index, 1), k + i * view_floats);
+    indices[i] = index;
+    labels[i] = data_->labels[index];
+  });
+  if (options_.channels_last) {
+    out.view_q = out.view_q.contiguous(at::MemoryFormat::ChannelsLast);
+    out.view_k = out.view_k.contiguous(at::MemoryFormat::ChannelsLast);
+  }
+  return out;
+}
+
+at::Tensor EvalBatch(const LabeledImages& data, int64_t begin, int64_t end, const AugmentOptions& options,
+                     int threads, bool channels_last) {
+  const int size = options.out_size;
+  const int64_t view_floats = 3LL * size * size;
+  at::Tensor out = at::empty({end - begin, 3, size, size}, at::kFloat);
+  float* dst = out.data_ptr<float>();
+  ParallelFor(end - begin, threads, [&](int64_t i) {
+    EvalView(data.image_data(static_cast<int>(begin + i)), data.height, data.width, data.channels, options,
+             dst + i * view_floats);
+  });
+  return channels_last ? out.contiguous(at::MemoryFormat::ChannelsLast) : out;
+}
+
+}  // namespace moco

@@ -1,0 +1,76 @@
+// From in-memory datasets to float batches: the two-view training loader (with one batch
+// prefetched in the background while the step runs) and evaluation batches.
+//
+// The epoch order is a permutation drawn from (seed, epoch); global batch b is positions
+// [b * G, (b + 1) * G) of it, of which rank r takes its contiguous N = G / world share. Each
+// view is drawn from (seed, epoch, image index, view), so batches are identical whatever the
+// thread count, and a resumed run sees exactly the batches the uninterrupted one would have.
+//
+//   TwoViewLoader loader(&train, options);
+//   loader.Start(/*epoch=*/0, /*first_batch=*/0);
+//   for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+//     TrainBatch batch = loader.Next();  // view_q, view_k: N x 3 x S x S; indices; labels
+//   }
+#ifndef MOCO_TRAIN_IMAGE_BATCHES_H_
+#define MOCO_TRAIN_IMAGE_BATCHES_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <vector>
+
+#include "moco/augment/augment.h"
+#include "moco/contrastive/mechanism.h"
+#include "moco/data/image.h"
+
+namespace moco {
+
+struct LoaderOptions {
+  int batch_size = 256;  // per process
+  int rank = 0;
+  int world_size = 1;
+  uint64_t seed = 0;
+  int threads = 0;  // augmentation threads; 0: one per core
+  bool channels_last = true;
+  AugmentOptions augment;
+};
+
+// The order of the images in `epoch`: a permutation of [0, n) that depends on (seed, epoch).
+std::vector<int64_t> EpochOrder(uint64_t seed, int64_t epoch, int64_t n);
+
+class TwoViewLoader {
+ public:
+  // `data` must outlive the loader.
+  TwoViewLoader(const LabeledImages* data, const LoaderOptions& options);
+  ~TwoViewLoader();
+
+  // Full global batches per epoch (the remainder is dropped, as in the official code).
+  int64_t batches_per_epoch() const;
+  // Begins `epoch` at `first_batch` and starts preparing that batch.
+  void Start(int64_t epoch, int64_t first_batch);
+  // The next batch of the epoch; starts preparing the one after.
+  TrainBatch Next();
+
+ private:
+  TrainBatch Make(int64_t batch) const;
+
+  const LabeledImages* data_;
+  LoaderOptions options_;
+  int64_t epoch_ = 0;
+  int64_t next_ = 0;
+  std::vector<int64_t> order_;
+  std::future<TrainBatch> pending_;
+};
+
+// Evaluation views (AugmentOptions' EvalView) of images [begin, end): (end - begin) x 3 x S x S.
+at::Tensor EvalBatch(const LabeledImages& data, int64_t begin, int64_t end, const AugmentOptions& options,
+                     int threads, bool channels_last);
+
+// Runs fn(i) for i in [0, n) on `threads` threads (0: one per core), in contiguous blocks.
+void ParallelFor(int64_t n, int threads, const std::function<void(int64_t)>& fn);
+
+}  // namespace moco
+
+#endif  // MOCO_TRAIN_IMAGE_BATCHES_H_

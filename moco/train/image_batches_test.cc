@@ -1,0 +1,91 @@
+#include "moco/train/image_batches.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <set>
+
+#include "gtest/gtest.h"
+
+namespace moco {
+namespace {
+
+LabeledImages Synthetic(int n) {
+  LabeledImages data;
+  data.height = data.width = 12;
+  data.channels = 3;
+  data.class_names = {"a", "b", "c"};
+  for (int i = 0; i < n; ++i) {
+    for (size_t p = 0; p < data.image_bytes(); ++p) data.pixels.push_back(static_cast<uint8_t>((i * 37 + p * 11) % 251));
+    data.labels.push_back(i % 3);
+  }
+  return data;
+}
+
+LoaderOptions Options(int threads, int rank = 0, int world = 1) {
+  LoaderOptions options;
+  options.batch_size = 8;
+  options.rank = rank;
+  options.world_size = world;
+  options.seed = 5;
+  options.threads = threads;
+  options.augment.recipe = AugmentRecipe::kCifar;
+  options.augment.out_size = 12;
+  return options;
+}
+
+TEST(ImageBatchesTest, EpochOrderIsAPermutationThatChangesWithTheEpoch) {
+  std::vector<int64_t> a = EpochOrder(1, 0, 100), b = EpochOrder(1, 1, 100);
+  EXPECT_EQ(a, EpochOrder(1, 0, 100));
+  EXPECT_NE(a, b);
+  std::sort(a.begin(), a.end());
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(a[i], i);
+}
+
+TEST(ImageBatchesTest, BatchesDoNotDependOnTheThreadCount) {
+  LabeledImages data = Synthetic(40);
+  TwoViewLoader one(&data, Options(1)), two(&data, Options(2));
+  EXPECT_EQ(one.batches_per_epoch(), 5);
+  for (int64_t epoch : {0, 1}) {
+    one.Start(epoch, 0);
+    two.Start(epoch, 0);
+    for (int b = 0; b < 5; ++b) {
+      TrainBatch x = one.Next(), y = two.Next();
+      ASSERT_TRUE(torch::equal(x.view_q, y.view_q));
+      ASSERT_TRUE(torch::equal(x.view_k, y.view_k));
+      ASSERT_TRUE(torch::equal(x.indices, y.indices));
+      EXPECT_FALSE(torch::equal(x.view_q, x.view_k));  // two different views
+    }
+  }
+}
+
+TEST(ImageBatchesTest, RanksSplitTheGlobalBatchAndResumeMidEpoch) {
+  LabeledImages data = Synthetic(48);
+  TwoViewLoader alone(&data, [] { LoaderOptions o = Options(1); o.batch_size = 16; return o; }());
+  TwoViewLoader rank0(&data, Options(1, 0, 2)), rank1(&data, Options(1, 1, 2));
+  EXPECT_EQ(rank0.batches_per_epoch(), 3);
+  alone.Start(2, 1);  // the second batch of epoch 2, as after a resume
+  rank0.Start(2, 1);
+  rank1.Start(2, 1);
+  TrainBatch whole = alone.Next(), a = rank0.Next(), b = rank1.Next();
+  EXPECT_TRUE(torch::equal(whole.view_q, torch::cat({a.view_q, b.view_q})));
+  EXPECT_TRUE(torch::equal(whole.labels, torch::cat({a.labels, b.labels})));
+  std::set<int64_t> seen;
+  for (int64_t i : std::vector<int64_t>(whole.indices.data_ptr<int64_t>(), whole.indices.data_ptr<int64_t>() + 16)) {
+    seen.insert(i);
+  }
+  EXPECT_EQ(seen.size(), 16u);
+}
+
+TEST(ImageBatchesTest, EvalBatchIsDeterministic) {
+  LabeledImages data = Synthetic(6);
+  AugmentOptions options;
+  options.recipe = AugmentRecipe::kCifar;
+  options.out_size = 12;
+  at::Tensor a = EvalBatch(data, 1, 5, options, 2, true);
+  EXPECT_EQ(a.sizes(), torch::IntArrayRef({4, 3, 12, 12}));
+  EXPECT_TRUE(torch::equal(a, EvalBatch(data, 1, 5, options, 1, false)));
+}
+
+}  // namespace
+}  // namespace moco

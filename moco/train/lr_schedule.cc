@@ -1,0 +1,27 @@
+#include "moco/train/lr_schedule.h"
+
+#include <cmath>
+
+#include "configs/config.h"
+
+namespace moco {
+
+double LearningRate(const config::ExperimentConfig& config, int epoch, int64_t step_in_epoch,
+                    int64_t steps_per_epoch) {
+  const auto& optim = config.optim();
+  double lr = ScaledLearningRate(config);
+  if (optim.warmup_epochs() > 0 && epoch < optim.warmup_epochs()) {
+    const double progress = (epoch * steps_per_epoch + step_in_epoch + 1.0) /
+                            (static_cast<double>(optim.warmup_epochs()) * steps_per_epoch);
+    return lr * progress;
+  }
+  if (optim.schedule() == config::OptimConfig::COSINE) {
+    return lr * 0.5 * (1.0 + std::cos(M_PI * epoch / optim.epochs()));
+  }
+  for (int drop : optim.lr_drop_epochs()) {
+    if (epoch >= drop) lr *= optim.lr_drop_factor();
+  }
+  return lr;
+}
+
+}  // namespace moco

@@ -1,0 +1,24 @@
+// The learning-rate schedules of the paper and the official CIFAR recipe, as a pure function
+// of training progress (so a resumed run gets the same rates).
+//
+//   double lr = LearningRate(config, /*epoch=*/5, /*step_in_epoch=*/10, steps_per_epoch);
+#ifndef MOCO_TRAIN_LR_SCHEDULE_H_
+#define MOCO_TRAIN_LR_SCHEDULE_H_
+
+#include <cstdint>
+
+#include "configs/experiment.pb.h"
+
+namespace moco {
+
+// The rate for a step of `epoch` (0-based). The base rate is optim.lr scaled linearly by the
+// global batch over optim.lr_reference_batch. STEP multiplies it by lr_drop_factor at each
+// epoch of optim.lr_drop_epochs; COSINE follows half a cosine over the epochs, evaluated per
+// epoch as the official code does. Warm-up ramps linearly per step over warmup_epochs.
+// `config` must be resolved (Resolve()), so that the STEP drops are filled in.
+double LearningRate(const config::ExperimentConfig& config, int epoch, int64_t step_in_epoch,
+                    int64_t steps_per_epoch);
+
+}  // namespace moco
+
+#endif  // MOCO_TRAIN_LR_SCHEDULE_H_

@@ -1,0 +1,406 @@
+#include "moco/train/trainer.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
+#include <torch/headeronly/version.h>
+#include <torch/optim/sgd.h>
+#include <torch/utils.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <ostream>
+#include <sstream>
+#include <thread>
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "configs/config.h"
+#include "eval/knn.h"
+#include "moco/common/status.h"
+#include "moco/contrastive/info_nce.h"
+#include "moco/contrastive/mechanism.h"
+#include "moco/data/dataset.h"
+#include "moco/distributed/distributed_env.h"
+#include "moco/distributed/process_group.h"
+#include "moco/train/checkpoint.h"
+#include "moco/train/image_batches.h"
+#include "moco/train/lr_schedule.h"
+
+namespace moco {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+std::string Duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
+  if (s >= 3600) return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+  return absl::StrFormat("%d:%02d", s / 60, s % 60);
+}
+
+AugmentOptions AugmentFor(const config::DataConfig& data) {
+  AugmentOptions options;
+  switch (data.augmentation()) {
+    case config::DataConfig::V2:
+      options.recipe = AugmentRecipe::kV2;
+      break;
+    case config::DataConfig::CIFAR:
+      options.recipe = AugmentRecipe::kCifar;
+      break;
+    default:
+      options.recipe = AugmentRecipe::kV1;
+  }
+  options.out_size = data.image_size();
+  return options;
+}
+
+absl::StatusOr<c10::Device> PickDevice(const config::RunConfig& run, int local_rank) {
+  const bool cuda = torch::cuda::is_available();
+  if (run.device() == config::RunConfig::CUDA && !cuda) {
+#ifdef MOCO_WITH_CUDA
+    return absl::FailedPreconditionError("run.device: CUDA requested, but no GPU is available");
+#else
+    return absl::FailedPreconditionError(
+        "run.device: CUDA requested, but this binary was built without CUDA (build with --config=cuda)");
+#endif
+  }
+  if (run.device() != config::RunConfig::CPU_ONLY && cuda) {
+    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count()));
+  }
+  return c10::Device(c10::kCPU);
+}
+
+// channels_last speeds up convolutions on CPU (oneDNN) as well as on GPUs.
+void ToChannelsLast(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
+
+// Sums every gradient over the processes and divides by their number: one flat buffer,
+// one collective.
+absl::Status AverageGradients(const std::vector<at::Tensor>& params, const ProcessGroupHandle& group) {
+  if (group.world_size() == 1) return absl::OkStatus();
+  std::vector<at::Tensor> grads;
+  for (const auto& p : params) {
+    if (p.grad().defined()) grads.push_back(p.grad().reshape(-1));
+  }
+  at::Tensor flat = at::cat(grads);
+  MOCO_RETURN_IF_ERROR(group.AllReduceSum(flat));
+  flat.div_(group.world_size());
+  int64_t offset = 0;
+  for (const auto& p : params) {
+    if (!p.grad().defined()) continue;
+    const int64_t n = p.grad().numel();
+    p.grad().copy_(flat.narrow(0, offset, n).view_as(p.grad()));
+    offset += n;
+  }
+  return absl::OkStatus();
+}
+
+std::string GitCommit() {
+  const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  if (workspace == nullptr) return "unknown";
+  std::string command = absl::StrCat("git -C '", workspace, "' rev-parse --short HEAD 2>/dev/null");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return "unknown";
+  char buffer[64] = {0};
+  std::string out = fgets(buffer, sizeof(buffer), pipe) ? std::string(buffer) : "unknown";
+  pclose(pipe);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+std::string Hostname() {
+  char name[256] = {0};
+  return gethostname(name, sizeof(name) - 1) == 0 ? std::string(name) : "unknown";
+}
+
+absl::Status AppendLine(const std::string& path, const std::string& line) {
+  std::ofstream out(path, std::ios::app);
+  out << line << "\n";
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+// The config text a checkpoint must match to be resumed: the resolved config without the run
+// fields that do not change what is computed (where outputs go, logging, when to stop).
+std::string ResumeIdentity(config::ExperimentConfig config) {
+  config::RunConfig* run = config.mutable_run();
+  run->clear_output_dir();
+  run->clear_max_steps();
+  run->clear_log_every_steps();
+  run->clear_checkpoint_every_epochs();
+  return ToText(config);
+}
+
+// The first line where two config texts differ, for the resume error.
+std::string FirstDifference(const std::string& a, const std::string& b) {
+  std::istringstream sa(a), sb(b);
+  std::string la, lb;
+  while (true) {
+    const bool ga = static_cast<bool>(std::getline(sa, la));
+    const bool gb = static_cast<bool>(std::getline(sb, lb));
+    if (!ga && !gb) return "";
+    if (!ga || !gb || la != lb) return absl::StrCat("checkpoint has '", ga ? la : "<end>", "', config has '",
+                                                    gb ? lb : "<end>", "'");
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const TrainOptions& options) {
+  const auto started = Clock::now();
+  const config::ExperimentConfig config = Resolve(input);
+  MOCO_ASSIGN_OR_RETURN(DistributedEnv env, DistributedEnvFromEnvironment());
+  MOCO_RETURN_IF_ERROR(Validate(config, env.world_size));
+  const bool lead = env.rank == 0;
+  std::ostream* log = lead ? options.log : nullptr;
+  const auto& run = config.run();
+
+  const int threads = run.threads() > 0 ? run.threads() : std::max(1u, std::thread::hardware_concurrency());
+  torch::set_num_threads(threads);
+  MOCO_ASSIGN_OR_RETURN(c10::Device device, PickDevice(run, env.local_rank));
+  MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group,
+                        ConnectProcessGroup(env, device.is_cuda() ? Backend::kNccl : Backend::kGloo,
+                                            absl::Minutes(5)));
+
+  // Data.
+  const int loader_threads = config.data().loader_threads() > 0 ? config.data().loader_threads() : threads;
+  MOCO_ASSIGN_OR_RETURN(LabeledImages train, LoadDataset(config.data(), Split::kTrain, loader_threads));
+  MOCO_ASSIGN_OR_RETURN(LabeledImages test, LoadDataset(config.data(), Split::kTest, loader_threads));
+  const AugmentOptions augment = AugmentFor(config.data());
+  MOCO_RETURN_IF_ERROR(CheckAugmentArgs(train.height, train.width, train.channels, augment));
+  const int num_classes = static_cast<int>(train.class_names.size());
+  LoaderOptions loader_options;
+  loader_options.batch_size = config.optim().batch_size() / env.world_size;
+  loader_options.rank = env.rank;
+  loader_options.world_size = env.world_size;
+  loader_options.seed = run.seed();
+  loader_options.threads = loader_threads;
+  loader_options.augment = augment;
+  TwoViewLoader loader(&train, loader_options);
+  const int64_t steps_per_epoch = loader.batches_per_epoch();
+  if (steps_per_epoch == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("the training split holds ", train.size(),
+                                                      " images, fewer than one global batch (optim.batch_size ",
+                                                      config.optim().batch_size(), ")"));
+  }
+  if (log) {
+    *log << absl::StrFormat("[%s] %s: %d train / %d test images of %dx%dx%d, %d classes; %lld steps/epoch; "
+                            "%s, %d threads, %d process(es)\n",
+                            config.name(), DatasetRoot(config.data()), train.size(), test.size(), train.height,
+                            train.width, train.channels, num_classes, static_cast<long long>(steps_per_epoch),
+                            device.str(), threads, env.world_size);
+  }
+
+  // Model and optimizer. Every rank seeds identically, so the encoders start equal.
+  torch::manual_seed(run.seed());
+  MOCO_ASSIGN_OR_RETURN(std::unique_ptr<Mechanism> mechanism,
+                        CreateMechanism(config, train.size(), num_classes, group));
+  mechanism->to(device);
+  ToChannelsLast(*mechanism);
+  std::vector<at::Tensor> trainable;
+  for (const auto& p : mechanism->parameters()) {
+    if (p.requires_grad()) trainable.push_back(p);
+  }
+  torch::optim::SGD sgd(trainable, torch::optim::SGDOptions(ScaledLearningRate(config))
+                                       .momentum(config.optim().momentum())
+                                       .weight_decay(config.optim().weight_decay()));
+
+  const std::filesystem::path out_dir(run.output_dir());
+  const std::string checkpoint_path = (out_dir / "checkpoint.pt").string();
+  const std::string config_text = ResumeIdentity(config);
+  CheckpointState state;
+  state.config = config_text;
+  bool resumed = false;
+  if (options.resume && std::filesystem::exists(checkpoint_path)) {
+    // The config comes first: another config's tensors would not even fit the model.
+    MOCO_ASSIGN_OR_RETURN(std::string saved_config, ReadCheckpointConfig(checkpoint_path));
+    if (saved_config != config_text) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          checkpoint_path, " was written by a different config (", FirstDifference(saved_config, config_text),
+          "); pass --fresh to start over, or another --output_dir"));
+    }
+    MOCO_ASSIGN_OR_RETURN(state, LoadCheckpoint(checkpoint_path, *mechanism, sgd));
+    resumed = true;
+    if (log) *log << absl::StrFormat("[%s] resumed from %s at epoch %d, step %d\n", config.name(), checkpoint_path,
+                                     state.epoch, state.step);
+  }
+
+  auto knn = [&]() -> double {
+    const at::Tensor memory =
+        EmbedImages(*mechanism->query_encoder(), train, augment, 512, device, loader_threads);
+    const at::Tensor queries =
+        EmbedImages(*mechanism->query_encoder(), test, augment, 512, device, loader_threads);
+    return 100.0 * KnnTopOne(memory, LabelTensor(train), queries, LabelTensor(test), config.eval().knn_k(),
+                             config.eval().knn_t(), num_classes);
+  };
+  if (!resumed && options.knn_at_init) {
+    state.random_init_knn = knn();
+    if (log) *log << absl::StrFormat("[%s] kNN top-1 at initialisation: %.2f%%\n", config.name(),
+                                     state.random_init_knn);
+  }
+
+  TrainResult result;
+  result.mechanism = mechanism->name();
+  result.random_init_knn = state.random_init_knn;
+  const int64_t epochs = config.optim().epochs();
+  const int64_t total_steps = run.max_steps() > 0 ? std::min<int64_t>(run.max_steps(), epochs * steps_per_epoch)
+                                                  : epochs * steps_per_epoch;
+  const int64_t global_batch = config.optim().batch_size();
+  double train_seconds = 0;
+  int64_t steps_timed = 0;
+  int64_t step = state.step;
+  const std::string metrics_path = (out_dir / "metrics.jsonl").string();
+  std::error_code dir_error;
+  std::filesystem::create_directories(out_dir, dir_error);
+  if (dir_error) return absl::InternalError(absl::StrCat("cannot create ", out_dir.string(), ": ", dir_error.message()));
+
+  auto save = [&](int64_t epochs_done) -> absl::Status {
+    if (!lead) return absl::OkStatus();
+    state.epoch = epochs_done;
+    state.step = step;
+    return SaveCheckpoint(checkpoint_path, state, *mechanism, sgd);
+  };
+
+  mechanism->train();
+  for (int64_t epoch = state.epoch; epoch < epochs && step < total_steps; ++epoch) {
+    const int64_t first_batch = step - epoch * steps_per_epoch;
+    loader.Start(epoch, first_batch);
+    double loss_sum = 0, acc_sum = 0;
+    int64_t counted = 0;
+    const auto epoch_start = Clock::now();
+    for (int64_t b = first_batch; b < steps_per_epoch && step < total_steps; ++b) {
+      const double lr = LearningRate(config, static_cast<int>(epoch), b, steps_per_epoch);
+      for (auto& group_options : sgd.param_groups()) {
+        static_cast<torch::optim::SGDOptions&>(group_options.options()).lr(lr);
+      }
+      const auto step_start = Clock::now();
+      TrainBatch batch = loader.Next();
+      batch.view_q = batch.view_q.to(device, /*non_blocking=*/true);
+      batch.view_k = batch.view_k.to(device, /*non_blocking=*/true);
+      absl::StatusOr<StepOutput> out;
+      {
+        // bf16 autocast on CUDA; CPU steps stay in float32.
+        if (device.is_cuda()) {
+          at::autocast::set_autocast_dtype(c10::kCUDA, at::kBFloat16);
+          at::autocast::set_autocast_enabled(c10::kCUDA, true);
+        }
+        out = mechanism->Forward(batch, step);
+        if (device.is_cuda()) {
+          at::autocast::set_autocast_enabled(c10::kCUDA, false);
+          at::autocast::clear_cache();
+        }
+      }
+      if (!out.ok()) return out.status();
+      if (options.on_loss) options.on_loss(step, out->loss);
+      const double loss = out->loss.item<double>();
+      if (!std::isfinite(loss)) {
+        return absl::DataLossError(absl::StrFormat(
+            "loss is %f at epoch %d, step %d: training stopped. The last good checkpoint (epoch %d, step %d) "
+            "is kept at %s; lower optim.lr or check the data",
+            loss, epoch + 1, step, state.epoch, state.step, checkpoint_path));
+      }
+      sgd.zero_grad();
+      out->loss.backward();
+      MOCO_RETURN_IF_ERROR(AverageGradients(trainable, group));
+      sgd.step();
+      ++step;
+      const double accuracy = 100.0 * TopOneAccuracy(out->logits, out->targets);
+      loss_sum += loss;
+      acc_sum += accuracy;
+      ++counted;
+      result.last_loss = loss;
+      result.last_pretext_top1 = accuracy;
+      // The first step of a run warms caches and allocators; leave it out of the rate.
+      if (step - state.step > 1 || resumed) {
+        train_seconds += Seconds(step_start);
+        ++steps_timed;
+      }
+      if (log && (step % run.log_every_steps() == 0 || b + 1 == steps_per_epoch || step == total_steps)) {
+        const double rate = steps_timed > 0 ? steps_timed * global_batch / train_seconds : 0;
+        const double eta = rate > 0 ? (total_steps - step) * global_batch / rate : 0;
+        *log << absl::StrFormat("[%s] epoch %d/%d step %d/%d  loss %.4f  pretext top-1 %5.1f%%  lr %.4g  "
+                                "%.0f img/s  ETA %s\n",
+                                config.name(), epoch + 1, epochs, b + 1, steps_per_epoch, loss, accuracy, lr, rate,
+                                Duration(eta));
+        log->flush();
+      }
+    }
+    const bool epoch_done = step == (epoch + 1) * steps_per_epoch;
+    const bool last = epoch + 1 == epochs || step >= total_steps;
+    double knn_top1 = -1;
+    const int every = config.eval().knn_every_epochs();
+    if (epoch_done && (last || (every > 0 && (epoch + 1) % every == 0))) {
+      knn_top1 = knn();
+      result.knn_top1 = knn_top1;
+      if (log) *log << absl::StrFormat("[%s] epoch %d: kNN top-1 %.2f%% (k=%d, t=%g; at initialisation %.2f%%)\n",
+                                       config.name(), epoch + 1, knn_top1, config.eval().knn_k(),
+                                       config.eval().knn_t(), state.random_init_knn);
+    }
+    if (lead && counted > 0) {
+      MOCO_RETURN_IF_ERROR(AppendLine(
+          metrics_path,
+          absl::StrFormat("{\"epoch\": %d, \"step\": %d, \"loss\": %.6f, \"pretext_top1\": %.4f, \"knn_top1\": %s, "
+                          "\"epoch_seconds\": %.2f}",
+                          epoch + 1, step, loss_sum / counted, acc_sum / counted,
+                          knn_top1 >= 0 ? absl::StrFormat("%.4f", knn_top1) : "null", Seconds(epoch_start))));
+    }
+    if (epoch_done && ((epoch + 1) % run.checkpoint_every_epochs() == 0 || last)) {
+      MOCO_RETURN_IF_ERROR(save(epoch + 1));
+    } else if (!epoch_done) {
+      MOCO_RETURN_IF_ERROR(save(epoch));  // stopped mid-epoch by run.max_steps
+    }
+  }
+
+  result.steps = step;
+  result.epochs_completed = step / steps_per_epoch;
+  result.finished = step == epochs * steps_per_epoch;
+  result.images_per_second = train_seconds > 0 ? steps_timed * global_batch / train_seconds : 0;
+  result.wall_seconds = Seconds(started);
+  if (resumed && result.knn_top1 < 0 && result.finished) result.knn_top1 = knn();  // a finished run, re-reported
+  if (lead) {
+    std::ofstream out(out_dir / "result.json");
+    out << absl::StrFormat(
+        "{\n  \"name\": %s,\n  \"mechanism\": %s,\n  \"tier\": %s,\n  \"epochs_completed\": %d,\n  \"steps\": %d,\n"
+        "  \"finished\": %s,\n  \"knn_top1\": %.4f,\n  \"random_init_knn_top1\": %.4f,\n  \"last_loss\": %.6f,\n"
+        "  \"last_pretext_top1\": %.4f,\n  \"images_per_second\": %.2f,\n  \"wall_seconds\": %.1f,\n"
+        "  \"provenance\": {\"commit\": %s, \"host\": %s, \"device\": %s, \"threads\": %d, \"world_size\": %d,\n"
+        "    \"torch\": \"%s\", \"global_batch\": %d, \"train_images\": %d, \"test_images\": %d},\n"
+        "  \"config\": %s\n}\n",
+        JsonString(config.name()), JsonString(result.mechanism),
+        JsonString(config::Tier_Name(config.tier())), result.epochs_completed, result.steps,
+        result.finished ? "true" : "false", result.knn_top1, result.random_init_knn, result.last_loss,
+        result.last_pretext_top1, result.images_per_second, result.wall_seconds, JsonString(GitCommit()),
+        JsonString(Hostname()), JsonString(device.str()), threads, env.world_size, TORCH_VERSION, global_batch,
+        train.size(), test.size(), JsonString(config_text));
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", (out_dir / "result.json").string()));
+  }
+  return result;
+}
+
+}  // namespace moco

@@ -1,0 +1,54 @@
+// The one training loop, shared by MoCo, both baselines and the supervised reference: data
+// (two-view loader), mechanism step, gradient all-reduce, SGD with the configured schedule,
+// progress lines with ETA, JSON-lines metrics, the kNN monitor, atomic checkpoints and resume,
+// and a stop with a clear error on a non-finite loss (the last good checkpoint stays intact).
+//
+//   TrainOptions options;
+//   MOCO_ASSIGN_OR_RETURN(TrainResult result, Train(config, options));
+//
+// Outputs in config.run.output_dir: checkpoint.pt, metrics.jsonl (one line per epoch) and
+// result.json (the run's final numbers and provenance).
+#ifndef MOCO_TRAIN_TRAINER_H_
+#define MOCO_TRAIN_TRAINER_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "configs/experiment.pb.h"
+
+namespace moco {
+
+struct TrainOptions {
+  // Continue from output_dir/checkpoint.pt when it exists (it must come from the same config).
+  bool resume = true;
+  // Progress lines go here (rank 0 only); nullptr silences them.
+  std::ostream* log = nullptr;
+  // Measure the kNN accuracy of the encoder at initialisation, for comparison.
+  bool knn_at_init = true;
+  // Called with each step's loss before the non-finite check; tests use it to inject faults.
+  std::function<void(int64_t step, at::Tensor& loss)> on_loss;
+};
+
+struct TrainResult {
+  std::string mechanism;
+  int64_t epochs_completed = 0;
+  int64_t steps = 0;
+  double knn_top1 = -1;         // final kNN top-1 on the test split, in %; -1 if not run
+  double random_init_knn = -1;  // the same encoder at initialisation, in %; -1 if not run
+  double last_loss = 0;
+  double last_pretext_top1 = 0;  // in %
+  double images_per_second = 0;  // training steps only, over all processes
+  double wall_seconds = 0;
+  bool finished = false;  // all epochs done (false when stopped by run.max_steps)
+};
+
+absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& config, const TrainOptions& options);
+
+}  // namespace moco
+
+#endif  // MOCO_TRAIN_TRAINER_H_

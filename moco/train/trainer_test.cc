@@ -1,0 +1,171 @@
+// The trainer on real Fashion-MNIST (the Debian package every machine of this project has):
+// resume is bit-identical, a non-finite loss stops the run and keeps the last good checkpoint,
+// a checkpoint from another config is refused, and every mechanism trains.
+#include "moco/train/trainer.h"
+
+#include <torch/serialize/input-archive.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <string>
+
+#include "configs/config.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "moco/train/checkpoint.h"
+
+namespace moco {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string TempDir(const std::string& name) {
+  const char* root = std::getenv("TEST_TMPDIR");
+  std::filesystem::path dir = std::filesystem::path(root ? root : "/tmp") / name;
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+config::ExperimentConfig TinyConfig(const std::string& mechanism, const std::string& output_dir) {
+  absl::StatusOr<config::ExperimentConfig> config = ParseConfig(
+      "name: \"test/tiny\"\n"
+      "data { format: FASHION_MNIST root: \"/usr/share/datasets/fashion-mnist\" image_size: 28\n"
+      "       augmentation: CIFAR max_train_images: 256 max_test_images: 128 loader_threads: 2 }\n"
+      "model { depth: 18 width_multiplier: 0.125 stem: CIFAR bn_splits: 2 }\n"
+      "temperature: 0.1\n"
+      "optim { batch_size: 32 lr_reference_batch: 32 epochs: 2 lr: 0.06 schedule: COSINE weight_decay: 5e-4 }\n"
+      "eval { knn_k: 20 knn_every_epochs: 0 }\n"
+      "run { threads: 1 seed: 3 output_dir: \"" +
+          output_dir + "\" }\n" + mechanism,
+      "tiny");
+  EXPECT_TRUE(config.ok()) << config.status();
+  return *config;
+}
+
+// Parameters and buffers of a checkpoint's model, by name.
+std::map<std::string, at::Tensor> CheckpointTensors(const std::string& path) {
+  torch::serialize::InputArchive archive, model;
+  archive.load_from(path);
+  archive.read("model", model);
+  std::map<std::string, at::Tensor> tensors;
+  for (const std::string& key : model.keys()) {
+    at::Tensor t;
+    model.read(key, t, /*is_buffer=*/true);
+    tensors[key] = t;
+  }
+  return tensors;
+}
+
+int64_t CheckpointStep(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path);
+  at::Tensor step;
+  archive.read("step", step);
+  return step.item<int64_t>();
+}
+
+TrainOptions Quiet() {
+  TrainOptions options;
+  options.knn_at_init = false;
+  return options;
+}
+
+TEST(TrainerTest, ResumeAfterAStopGivesBitIdenticalWeights) {
+  const std::string straight_dir = TempDir("straight"), resumed_dir = TempDir("resumed");
+  const std::string moco = "moco { queue_size: 64 momentum: 0.99 }";
+  absl::StatusOr<TrainResult> straight = Train(TinyConfig(moco, straight_dir), Quiet());
+  ASSERT_TRUE(straight.ok()) << straight.status();
+  EXPECT_TRUE(straight->finished);
+  EXPECT_EQ(straight->steps, 16);
+
+  // Stop mid-way through the first epoch, as a killed run would after a checkpoint...
+  config::ExperimentConfig stopped = TinyConfig(moco, resumed_dir);
+  stopped.mutable_run()->set_max_steps(5);
+  absl::StatusOr<TrainResult> first = Train(stopped, Quiet());
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->finished);
+  EXPECT_EQ(CheckpointStep(resumed_dir + "/checkpoint.pt"), 5);
+  // ... and resume to the end.
+  absl::StatusOr<TrainResult> rest = Train(TinyConfig(moco, resumed_dir), Quiet());
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_TRUE(rest->finished);
+
+  auto a = CheckpointTensors(straight_dir + "/checkpoint.pt");
+  auto b = CheckpointTensors(resumed_dir + "/checkpoint.pt");
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_TRUE(a.count("encoder_q.conv1.weight") && a.count("queue.queue") && a.count("encoder_k.fc.weight"));
+  for (const auto& [name, tensor] : a) {
+    ASSERT_TRUE(torch::equal(tensor, b.at(name))) << name << " differs after resume";
+  }
+  EXPECT_EQ(straight->last_loss, rest->last_loss);
+}
+
+TEST(TrainerTest, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+  const std::string dir = TempDir("nan");
+  TrainOptions options = Quiet();
+  options.on_loss = [](int64_t step, at::Tensor& loss) {
+    if (step == 10) loss = loss * std::numeric_limits<double>::quiet_NaN();
+  };
+  absl::StatusOr<TrainResult> result = Train(TinyConfig("moco { queue_size: 64 }", dir), options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(result.status().message(), HasSubstr("loss is nan"));
+  EXPECT_THAT(result.status().message(), HasSubstr(dir + "/checkpoint.pt"));
+  // The checkpoint of epoch 1 (step 8) is intact and finite.
+  EXPECT_EQ(CheckpointStep(dir + "/checkpoint.pt"), 8);
+  for (const auto& [name, tensor] : CheckpointTensors(dir + "/checkpoint.pt")) {
+    if (tensor.is_floating_point()) ASSERT_TRUE(tensor.isfinite().all().item<bool>()) << name;
+  }
+  // And the run resumes from it.
+  absl::StatusOr<TrainResult> resumed = Train(TinyConfig("moco { queue_size: 64 }", dir), Quiet());
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_TRUE(resumed->finished);
+}
+
+TEST(TrainerTest, RefusesACheckpointOfAnotherConfig) {
+  const std::string dir = TempDir("other");
+  config::ExperimentConfig config = TinyConfig("moco { queue_size: 64 }", dir);
+  config.mutable_run()->set_max_steps(2);
+  ASSERT_TRUE(Train(config, Quiet()).ok());
+  config.mutable_moco()->set_queue_size(128);
+  absl::StatusOr<TrainResult> result = Train(config, Quiet());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(result.status().message(), HasSubstr("queue_size"));
+}
+
+TEST(TrainerTest, CorruptCheckpointIsAnErrorNamingTheFile) {
+  const std::string dir = TempDir("corrupt");
+  config::ExperimentConfig config = TinyConfig("moco { queue_size: 64 }", dir);
+  config.mutable_run()->set_max_steps(1);
+  ASSERT_TRUE(Train(config, Quiet()).ok());
+  const std::string path = dir + "/checkpoint.pt";
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
+  absl::StatusOr<TrainResult> result = Train(config, Quiet());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(result.status().message(), HasSubstr(path));
+}
+
+TEST(TrainerTest, EveryMechanismTrainsAndReportsKnn) {
+  for (const std::string mechanism : {"end_to_end {}", "memory_bank { num_negatives: 64 }", "supervised {}"}) {
+    SCOPED_TRACE(mechanism);
+    config::ExperimentConfig config = TinyConfig(mechanism, TempDir("mechanism"));
+    config.mutable_optim()->set_epochs(1);
+    TrainOptions options;  // with the kNN at initialisation
+    absl::StatusOr<TrainResult> result = Train(config, options);
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(result->finished);
+    EXPECT_TRUE(std::isfinite(result->last_loss));
+    EXPECT_GT(result->knn_top1, 10.0);  // 10 classes: above chance
+    EXPECT_GT(result->random_init_knn, 0.0);
+    EXPECT_TRUE(std::filesystem::exists(config.run().output_dir() + "/result.json"));
+    EXPECT_TRUE(std::filesystem::exists(config.run().output_dir() + "/metrics.jsonl"));
+  }
+}
+
+}  // namespace
+}  // namespace moco
