@@ -69,6 +69,7 @@ AugmentSteps RecipeSteps(AugmentRecipe recipe) {
       steps.blur_p = 0.5;
       break;
     case AugmentRecipe::kCifar:
+      steps.min_crop_scale = 0.08;  // the notebook's RandomResizedCrop(32) keeps its default scale
       break;
   }
   return steps;

@@ -17,10 +17,10 @@
 //   V1:    RandomResizedCrop(scale 0.2-1), RandomGrayscale(0.2), ColorJitter(0.4 x4), flip.
 //   V2:    RandomResizedCrop(scale 0.2-1), ColorJitter(0.4, 0.4, 0.4, 0.1) with p = 0.8,
 //          RandomGrayscale(0.2), GaussianBlur(sigma 0.1-2) with p = 0.5, flip.
-//   CIFAR: RandomResizedCrop(scale 0.2-1), flip, ColorJitter(0.4, 0.4, 0.4, 0.1) with
-//          p = 0.8, RandomGrayscale(0.2). The notebook itself calls RandomResizedCrop(32),
-//          whose default scale is 0.08-1, and normalises with the CIFAR-10 statistics
-//          (kCifar10Mean, kCifar10Stddev); set steps / mean / stddev to reproduce it.
+//   CIFAR: RandomResizedCrop(32) with its default scale 0.08-1, flip, ColorJitter(0.4, 0.4,
+//          0.4, 0.1) with p = 0.8, RandomGrayscale(0.2), as the notebook calls them; the
+//          notebook normalises with the CIFAR-10 statistics (kCifar10Mean, kCifar10Stddev),
+//          which the trainer selects for this recipe.
 //
 // Differences from torchvision, all small: pixels stay in float between ops (PIL rounds to
 // uint8 after each), the contrast mean is not rounded to an integer grey level, and the blur

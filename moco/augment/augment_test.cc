@@ -392,8 +392,10 @@ TEST(RecipeStepsTest, MatchTheOfficialRecipes) {
   const AugmentSteps cifar = RecipeSteps(AugmentRecipe::kCifar);
   EXPECT_EQ(cifar.jitter_p, 0.8);
   EXPECT_EQ(cifar.blur_p, 0.0);
+  EXPECT_EQ(v1.min_crop_scale, 0.2);
+  EXPECT_EQ(v2.min_crop_scale, 0.2);
+  EXPECT_EQ(cifar.min_crop_scale, 0.08);
   for (const AugmentSteps& s : {v1, v2, cifar}) {
-    EXPECT_EQ(s.min_crop_scale, 0.2);
     EXPECT_EQ(s.grayscale_p, 0.2);
     EXPECT_EQ(s.flip_p, 0.5);
     EXPECT_EQ(s.brightness, 0.4f);

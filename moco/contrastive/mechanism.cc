@@ -101,22 +101,14 @@ class EndToEndMechanism : public Mechanism {
 
   absl::StatusOr<StepOutput> Forward(const TrainBatch& batch, int64_t step) override {
     at::Tensor q = Normalize(encoder_q_->forward(batch.view_q));  // N x C
-    at::Tensor k;                                                 // N x C, with gradient
     const int64_t n = q.size(0);
-    if (group_.world_size() == 1) {
-      // Keys on a shuffled batch, as for MoCo, so BN splits cannot leak the positive.
-      MOCO_ASSIGN_OR_RETURN(k, ShuffledEncode([&](const at::Tensor& x) { return encoder_q_->forward(x); },
-                                              batch.view_k, group_, StepGenerator(seed_, step, 0)));
-      k = Normalize(k);
-    } else {
-      // Across processes keys stay local (a shuffle would need differentiable collectives).
-      k = Normalize(encoder_q_->forward(batch.view_k));
-    }
-    // All keys of the global batch; ours keep their gradient.
-    MOCO_ASSIGN_OR_RETURN(at::Tensor gathered, group_.AllGather(k.detach().contiguous()));  // (P*N) x C
+    // Keys on a shuffled batch, as for MoCo, so BN groups cannot leak the positive.
+    MOCO_ASSIGN_OR_RETURN(at::Tensor k, ShuffledEncode([&](const at::Tensor& x) { return encoder_q_->forward(x); },
+                                                       batch.view_k, group_, StepGenerator(seed_, step, 0)));
+    k = Normalize(k);                                          // N x C, with gradient
+    // All keys of the global batch, all with gradient: K = global batch - 1 negatives.
+    at::Tensor keys = AllGatherWithGradient(k, group_);        // (P*N) x C
     const int64_t offset = group_.rank() * n;
-    at::Tensor keys = at::cat({gathered.narrow(0, 0, offset), k,
-                               gathered.narrow(0, offset + n, gathered.size(0) - offset - n)});
     at::Tensor logits = q.matmul(keys.t()).div_(temperature_);  // N x (P*N); positive at offset + i
     at::Tensor targets = at::arange(offset, offset + n, at::TensorOptions().dtype(at::kLong).device(q.device()));
     return StepOutput{at::cross_entropy_loss(logits, targets), logits.detach(), targets};
@@ -151,16 +143,20 @@ class MemoryBankMechanism : public Mechanism {
   absl::StatusOr<StepOutput> Forward(const TrainBatch& batch, int64_t step) override {
     at::Tensor q = Normalize(encoder_q_->forward(batch.view_q));  // N x C
     const int64_t n = q.size(0);
-    // Ranks draw different negatives, from the same bank.
-    at::Tensor negatives = bank_->Sample(n, config_.num_negatives(),
-                                         StepGenerator(seed_, step, 100 + group_.rank()));  // N x K x C
+    // One draw for the global batch, of which each rank takes its rows: the negatives one
+    // process would have drawn.
+    at::Tensor picks = bank_->SampleIndices(n * group_.world_size(), config_.num_negatives(),
+                                            StepGenerator(seed_, step, 100));  // (P*N) x K
+    at::Tensor negatives = bank_->Lookup(picks.narrow(0, group_.rank() * n, n));  // N x K x C
     at::Tensor positives = bank_->Lookup(batch.indices);                                  // N x C
     at::Tensor logits = InfoNceLogitsPerQuery(q, positives, negatives, temperature_);    // N x (1 + K)
     at::Tensor loss;
     if (config_.loss() == config::MemoryBankConfig::NCE) {
       if (nce_z_.item<double>() == 0.0) {
         torch::NoGradGuard no_grad;
-        nce_z_.fill_(logits.exp().mean().item<double>() * static_cast<double>(num_train_images_));
+        at::Tensor mean = logits.exp().mean().to(at::kDouble).reshape({1});
+        MOCO_RETURN_IF_ERROR(group_.AllReduceSum(mean));
+        nce_z_.fill_(mean.item<double>() / group_.world_size() * static_cast<double>(num_train_images_));
       }
       loss = NceLoss(logits, nce_z_.item<double>(), num_train_images_);
     } else {

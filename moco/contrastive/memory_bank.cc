@@ -22,12 +22,17 @@ MemoryBankImpl::MemoryBankImpl(int64_t num_entries, int64_t dim, double momentum
 void MemoryBankImpl::reset() { bank_ = register_buffer("bank", UnitRows(torch::randn({num_entries_, dim_}))); }
 
 torch::Tensor MemoryBankImpl::Lookup(const torch::Tensor& indices) const {
-  return bank_.index_select(0, indices.to(bank_.device()));
+  std::vector<int64_t> shape = indices.sizes().vec();
+  shape.push_back(dim_);
+  return bank_.index_select(0, indices.reshape(-1).to(bank_.device())).view(shape);
+}
+
+torch::Tensor MemoryBankImpl::SampleIndices(int64_t count, int64_t k, at::Generator generator) const {
+  return at::randint(num_entries_, {count, k}, generator, at::TensorOptions().dtype(at::kLong));
 }
 
 torch::Tensor MemoryBankImpl::Sample(int64_t count, int64_t k, at::Generator generator) const {
-  torch::Tensor picks = at::randint(num_entries_, {count * k}, generator, at::TensorOptions().dtype(at::kLong));
-  return bank_.index_select(0, picks.to(bank_.device())).view({count, k, dim_});
+  return Lookup(SampleIndices(count, k, generator));
 }
 
 void MemoryBankImpl::Update(const torch::Tensor& indices, const torch::Tensor& features) {

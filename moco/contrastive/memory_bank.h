@@ -22,9 +22,11 @@ class MemoryBankImpl : public torch::nn::Cloneable<MemoryBankImpl> {
   // Random unit vectors, as InstDisc starts.
   void reset() override;
 
-  // Rows `indices` (N, int64) of the bank: N x dim. A copy.
+  // Rows `indices` (int64, any shape S) of the bank: S x dim. A copy.
   torch::Tensor Lookup(const torch::Tensor& indices) const;
-  // `count` x `k` entries drawn uniformly with replacement: count x k x dim.
+  // `count` x `k` entry indices drawn uniformly with replacement.
+  torch::Tensor SampleIndices(int64_t count, int64_t k, at::Generator generator) const;
+  // Lookup(SampleIndices(count, k, generator)): count x k x dim.
   torch::Tensor Sample(int64_t count, int64_t k, at::Generator generator) const;
   // bank[i] <- normalize(m * bank[i] + (1 - m) * features[row of i]); features N x dim.
   void Update(const torch::Tensor& indices, const torch::Tensor& features);

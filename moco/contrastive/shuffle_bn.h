@@ -28,9 +28,15 @@ namespace moco {
 using Encoder = std::function<at::Tensor(const at::Tensor&)>;
 
 // Returns encode(images) row for row, computed on a shuffled batch (see above). `generator`
-// draws the permutation (on rank 0; the other ranks receive it). Differentiable.
+// draws the permutation (on rank 0; the other ranks receive it). Differentiable, also across
+// processes (the keys of this rank's images may have been computed on another rank).
 absl::StatusOr<at::Tensor> ShuffledEncode(const Encoder& encode, const at::Tensor& images,
                                           const ProcessGroupHandle& group, at::Generator generator);
+
+// All-gather with a gradient: concatenates every process's `local` (N x ...) in rank order;
+// in backward, each process receives the sum over all processes of the gradient for its rows.
+// `group` must outlive the backward pass. With one process it returns `local`.
+at::Tensor AllGatherWithGradient(const at::Tensor& local, const ProcessGroupHandle& group);
 
 // The inverse of a permutation: inverse[perm[i]] = i.
 at::Tensor InversePermutation(const at::Tensor& perm);

@@ -55,6 +55,8 @@ AugmentOptions AugmentFor(const config::DataConfig& data) {
       break;
     case config::DataConfig::CIFAR:
       options.recipe = AugmentRecipe::kCifar;
+      options.mean = kCifar10Mean;  // the official CIFAR-10 notebook's normalisation
+      options.stddev = kCifar10Stddev;
       break;
     default:
       options.recipe = AugmentRecipe::kV1;
