@@ -88,13 +88,14 @@ int main(int argc, char** argv) {
   absl::StatusOr<moco::TrainResult> result = moco::Train(*config, options);
   if (!result.ok()) return Fail(result.status());
   if (std::getenv("RANK") == nullptr || std::string(std::getenv("RANK")) == "0") {
+    auto percent = [](double v) { return v < 0 ? std::string("not measured") : absl::StrFormat("%.2f%%", v); };
     std::cout << absl::StrFormat(
         "\n%s (%s): %d steps, %d epochs%s in %.0f s, %.0f images/s\n"
-        "  kNN top-1: %.2f%% after training, %.2f%% at random initialisation\n"
+        "  kNN top-1: %s after training, %s at random initialisation\n"
         "  outputs: %s/{checkpoint.pt,metrics.jsonl,result.json}\n",
         config->name(), result->mechanism, result->steps, result->epochs_completed,
         result->finished ? "" : " (stopped early by max_steps)", result->wall_seconds, result->images_per_second,
-        result->knn_top1, result->random_init_knn, output_dir);
+        percent(result->knn_top1), percent(result->random_init_knn), output_dir);
   }
   return 0;
 }

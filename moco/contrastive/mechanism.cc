@@ -147,9 +147,8 @@ class MemoryBankMechanism : public Mechanism {
     // process would have drawn.
     at::Tensor picks = bank_->SampleIndices(n * group_.world_size(), config_.num_negatives(),
                                             StepGenerator(seed_, step, 100));  // (P*N) x K
-    at::Tensor negatives = bank_->Lookup(picks.narrow(0, group_.rank() * n, n));  // N x K x C
-    at::Tensor positives = bank_->Lookup(batch.indices);                                  // N x C
-    at::Tensor logits = InfoNceLogitsPerQuery(q, positives, negatives, temperature_);    // N x (1 + K)
+    picks = picks.narrow(0, group_.rank() * n, n).to(q.device());                 // N x K
+    at::Tensor logits = bank_->Logits(q, batch.indices, picks, temperature_);      // N x (1 + K)
     at::Tensor loss;
     if (config_.loss() == config::MemoryBankConfig::NCE) {
       if (nce_z_.item<double>() == 0.0) {

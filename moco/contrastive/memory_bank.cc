@@ -35,6 +35,20 @@ torch::Tensor MemoryBankImpl::Sample(int64_t count, int64_t k, at::Generator gen
   return Lookup(SampleIndices(count, k, generator));
 }
 
+torch::Tensor MemoryBankImpl::Logits(const torch::Tensor& q, const torch::Tensor& indices, const torch::Tensor& picks,
+                                     double temperature, std::optional<bool> score_all) const {
+  const torch::Tensor positives = Lookup(indices);                        // N x C
+  const torch::Tensor l_pos = (q * positives).sum(1, /*keepdim=*/true);  // N x 1
+  torch::Tensor l_neg;                                                    // N x K
+  if (score_all.value_or(num_entries_ <= picks.size(1) * dim_)) {
+    // The bank is cloned into the graph: Update() writes it in place before backward.
+    l_neg = q.matmul(bank_.clone().t()).gather(1, picks.to(q.device()));  // from N x num_entries
+  } else {
+    l_neg = at::bmm(Lookup(picks), q.unsqueeze(2)).squeeze(2);             // from N x K x C
+  }
+  return at::cat({l_pos, l_neg}, 1).div_(temperature);
+}
+
 void MemoryBankImpl::Update(const torch::Tensor& indices, const torch::Tensor& features) {
   TORCH_CHECK(features.dim() == 2 && features.size(1) == dim_ && indices.size(0) == features.size(0),
               "MemoryBank::Update: ", indices.sizes(), " indices for features ", features.sizes());

@@ -14,6 +14,8 @@
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
 
+#include <optional>
+
 namespace moco {
 
 class MemoryBankImpl : public torch::nn::Cloneable<MemoryBankImpl> {
@@ -28,6 +30,12 @@ class MemoryBankImpl : public torch::nn::Cloneable<MemoryBankImpl> {
   torch::Tensor SampleIndices(int64_t count, int64_t k, at::Generator generator) const;
   // Lookup(SampleIndices(count, k, generator)): count x k x dim.
   torch::Tensor Sample(int64_t count, int64_t k, at::Generator generator) const;
+  // InfoNCE logits, N x (1 + K), of queries q (N x C) against their own entries `indices` (N;
+  // column 0) and the sampled entries `picks` (N x K), divided by `temperature`. A small bank
+  // is scored whole and the sampled columns picked (less memory traffic than gathering
+  // N x K x C negatives); a large one is gathered. `score_all` forces one way (tests).
+  torch::Tensor Logits(const torch::Tensor& q, const torch::Tensor& indices, const torch::Tensor& picks,
+                       double temperature, std::optional<bool> score_all = std::nullopt) const;
   // bank[i] <- normalize(m * bank[i] + (1 - m) * features[row of i]); features N x dim.
   void Update(const torch::Tensor& indices, const torch::Tensor& features);
 

@@ -41,5 +41,24 @@ TEST(MemoryBankTest, SamplingIsUniformAndSeeded) {
   EXPECT_TRUE(torch::allclose(std::get<0>(sims.max(1)), torch::ones({2000}), 1e-5, 1e-5));
 }
 
+TEST(MemoryBankTest, LogitsAreTheSameScoredWholeOrGathered) {
+  MemoryBank bank(50, 4, 0.5);
+  torch::Tensor q = torch::nn::functional::normalize(torch::randn({3, 4}, torch::requires_grad()),
+                                                     torch::nn::functional::NormalizeFuncOptions().dim(1));
+  torch::Tensor indices = torch::tensor({7, 0, 49});
+  torch::Tensor picks = bank->SampleIndices(3, 6, at::make_generator<at::CPUGeneratorImpl>(1));
+  torch::Tensor whole = bank->Logits(q, indices, picks, 0.1, true);
+  torch::Tensor gathered = bank->Logits(q, indices, picks, 0.1, false);
+  EXPECT_EQ(whole.sizes(), torch::IntArrayRef({3, 7}));
+  EXPECT_TRUE(torch::allclose(whole, gathered, 1e-5, 1e-6));
+  // Column 0 is the query's own entry; column 1 + j is sampled entry picks[:, j].
+  EXPECT_NEAR(whole[2][0].item<float>(), (q[2] * bank->entries()[49]).sum().item<float>() / 0.1, 1e-4);
+  const int64_t pick = picks[1][3].item<int64_t>();
+  EXPECT_NEAR(whole[1][4].item<float>(), (q[1] * bank->entries()[pick]).sum().item<float>() / 0.1, 1e-4);
+  // Both stay differentiable after the bank is updated in place.
+  bank->Update(indices, q.detach());
+  (whole.sum() + gathered.sum()).backward();
+}
+
 }  // namespace
 }  // namespace moco
