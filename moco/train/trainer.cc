@@ -274,7 +274,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   const int64_t total_steps = run.max_steps() > 0 ? std::min<int64_t>(run.max_steps(), epochs * steps_per_epoch)
                                                   : epochs * steps_per_epoch;
   const int64_t global_batch = config.optim().batch_size();
-  double train_seconds = 0;
+  double train_seconds = 0, data_wait_seconds = 0;
   int64_t steps_timed = 0;
   int64_t step = state.step;
   const std::string metrics_path = (out_dir / "metrics.jsonl").string();
@@ -302,7 +302,8 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
         static_cast<torch::optim::SGDOptions&>(group_options.options()).lr(lr);
       }
       const auto step_start = Clock::now();
-      TrainBatch batch = loader.Next();
+      TrainBatch batch = loader.Next();  // waits only if the batch prepared ahead is not ready
+      const double waited = Seconds(step_start);
       batch.view_q = batch.view_q.to(device, /*non_blocking=*/true);
       batch.view_k = batch.view_k.to(device, /*non_blocking=*/true);
       absl::StatusOr<StepOutput> out;
@@ -341,15 +342,17 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       // The first step of a run warms caches and allocators; leave it out of the rate.
       if (step - state.step > 1 || resumed) {
         train_seconds += Seconds(step_start);
+        data_wait_seconds += waited;
         ++steps_timed;
       }
       if (log && (step % run.log_every_steps() == 0 || b + 1 == steps_per_epoch || step == total_steps)) {
         const double rate = steps_timed > 0 ? steps_timed * global_batch / train_seconds : 0;
         const double eta = rate > 0 ? (total_steps - step) * global_batch / rate : 0;
+        const double waiting = train_seconds > 0 ? 100.0 * data_wait_seconds / train_seconds : 0;
         *log << absl::StrFormat("[%s] epoch %d/%d step %d/%d  loss %.4f  pretext top-1 %5.1f%%  lr %.4g  "
-                                "%.0f img/s  ETA %s\n",
+                                "%.0f img/s (data wait %.1f%%)  ETA %s\n",
                                 config.name(), epoch + 1, epochs, b + 1, steps_per_epoch, loss, accuracy, lr, rate,
-                                Duration(eta));
+                                waiting, Duration(eta));
         log->flush();
       }
     }
@@ -383,6 +386,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   result.epochs_completed = step / steps_per_epoch;
   result.finished = step == epochs * steps_per_epoch;
   result.images_per_second = train_seconds > 0 ? steps_timed * global_batch / train_seconds : 0;
+  result.data_wait_fraction = train_seconds > 0 ? data_wait_seconds / train_seconds : 0;
   result.wall_seconds = Seconds(started);
   if (resumed && result.knn_top1 < 0 && result.finished) result.knn_top1 = knn();  // a finished run, re-reported
   if (lead) {
@@ -390,14 +394,15 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
     out << absl::StrFormat(
         "{\n  \"name\": %s,\n  \"mechanism\": %s,\n  \"tier\": %s,\n  \"epochs_completed\": %d,\n  \"steps\": %d,\n"
         "  \"finished\": %s,\n  \"knn_top1\": %.4f,\n  \"random_init_knn_top1\": %.4f,\n  \"last_loss\": %.6f,\n"
-        "  \"last_pretext_top1\": %.4f,\n  \"images_per_second\": %.2f,\n  \"wall_seconds\": %.1f,\n"
+        "  \"last_pretext_top1\": %.4f,\n  \"images_per_second\": %.2f,\n  \"data_wait_fraction\": %.4f,\n"
+        "  \"wall_seconds\": %.1f,\n"
         "  \"provenance\": {\"commit\": %s, \"host\": %s, \"device\": %s, \"threads\": %d, \"world_size\": %d,\n"
         "    \"torch\": \"%s\", \"global_batch\": %d, \"train_images\": %d, \"test_images\": %d},\n"
         "  \"config\": %s\n}\n",
         JsonString(config.name()), JsonString(result.mechanism),
         JsonString(config::Tier_Name(config.tier())), result.epochs_completed, result.steps,
         result.finished ? "true" : "false", result.knn_top1, result.random_init_knn, result.last_loss,
-        result.last_pretext_top1, result.images_per_second, result.wall_seconds, JsonString(GitCommit()),
+        result.last_pretext_top1, result.images_per_second, result.data_wait_fraction, result.wall_seconds, JsonString(GitCommit()),
         JsonString(Hostname()), JsonString(device.str()), threads, env.world_size, TORCH_VERSION, global_batch,
         train.size(), test.size(), JsonString(config_text));
     if (!out) return absl::InternalError(absl::StrCat("cannot write ", (out_dir / "result.json").string()));

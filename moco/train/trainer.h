@@ -43,6 +43,7 @@ struct TrainResult {
   double last_loss = 0;
   double last_pretext_top1 = 0;  // in %
   double images_per_second = 0;  // training steps only, over all processes
+  double data_wait_fraction = 0;  // of the step time spent waiting for the next batch
   double wall_seconds = 0;
   bool finished = false;  // all epochs done (false when stopped by run.max_steps)
 };
