@@ -11,6 +11,9 @@ set -euo pipefail
 
 TORCH_VERSION=2.11.0
 TORCHVISION_VERSION=0.26.0
+# CUDA's crt/ headers (cuda_runtime.h includes crt/host_config.h) are not in the wheels that torch
+# pulls in; this wheel carries them for the CUDA 13.0 of torch's cu130 build.
+CUDA_CRT_VERSION=13.0.88
 CACHE="${MOCO_CACHE:-$HOME/.cache/moco-cpp}"
 DATA_MIRROR=""
 SKIP_DATA=0
@@ -56,15 +59,15 @@ fi
 
 # --- 2. LibTorch from the torch wheel ------------------------------------------------------
 VENV="$CACHE/torch-$TORCH_VERSION"
-STAMP="$VENV/.moco-installed"
+STAMP="$VENV/.moco-installed-crt$CUDA_CRT_VERSION"
 if [ -f "$STAMP" ]; then
   say "LibTorch $TORCH_VERSION: cached in $VENV"
 else
   say "installing torch==$TORCH_VERSION torchvision==$TORCHVISION_VERSION into $VENV (about 4.7 GB, a few minutes)"
   mkdir -p "$CACHE"
-  /usr/bin/python3 -m venv "$VENV"
+  [ -x "$VENV/bin/pip" ] || /usr/bin/python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
-    "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+    "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "nvidia-cuda-crt==$CUDA_CRT_VERSION"
   "$VENV/bin/python" -c "import torch; print('[setup] torch', torch.__version__)"
   touch "$STAMP"
 fi
