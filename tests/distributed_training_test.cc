@@ -18,6 +18,7 @@
 #include "configs/config.h"
 #include "gtest/gtest.h"
 #include "moco/distributed/worker_launcher.h"
+#include "moco/train/checkpoint.h"
 #include "moco/train/trainer.h"
 
 namespace moco {
@@ -42,16 +43,9 @@ config::ExperimentConfig Config(const std::string& mechanism, int bn_splits, con
 }
 
 std::map<std::string, at::Tensor> ModelTensors(const std::string& path) {
-  torch::serialize::InputArchive archive, model;
-  archive.load_from(path);
-  archive.read("model", model);
-  std::map<std::string, at::Tensor> tensors;
-  for (const std::string& key : model.keys()) {
-    at::Tensor t;
-    model.read(key, t, /*is_buffer=*/true);
-    tensors[key] = t;
-  }
-  return tensors;
+  absl::StatusOr<std::map<std::string, at::Tensor>> tensors = ReadCheckpointTensors(path);
+  EXPECT_TRUE(tensors.ok()) << tensors.status();
+  return tensors.ok() ? *tensors : std::map<std::string, at::Tensor>();
 }
 
 // Worker mode: one of the processes that LaunchWorkers starts.

@@ -84,6 +84,21 @@ absl::StatusOr<std::string> ReadCheckpointConfig(const std::string& path) {
   }
 }
 
+absl::StatusOr<std::map<std::string, at::Tensor>> ReadCheckpointTensors(const std::string& path) {
+  if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat("no checkpoint at ", path));
+  std::map<std::string, at::Tensor> tensors;
+  try {
+    torch::serialize::InputArchive archive, model;
+    archive.load_from(path);
+    archive.read("model", model);
+    for (const std::string& key : model.keys()) tensors[key] = Read(model, key, /*is_buffer=*/true);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return absl::DataLossError(absl::StrCat("cannot read checkpoint ", path, ": ", what.substr(0, what.find('\n'))));
+  }
+  return tensors;
+}
+
 absl::StatusOr<CheckpointState> LoadCheckpoint(const std::string& path, torch::nn::Module& model,
                                                torch::optim::Optimizer& optimizer) {
   if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat("no checkpoint at ", path));

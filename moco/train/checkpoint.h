@@ -13,6 +13,7 @@
 #include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
@@ -32,6 +33,10 @@ absl::Status SaveCheckpoint(const std::string& path, const CheckpointState& stat
 
 // The config a checkpoint was written with, without loading anything else into a model.
 absl::StatusOr<std::string> ReadCheckpointConfig(const std::string& path);
+
+// The model's parameters and buffers as saved in a checkpoint, by name (for example
+// "encoder_q.conv1.weight", "queue.queue"), without a model to load them into.
+absl::StatusOr<std::map<std::string, at::Tensor>> ReadCheckpointTensors(const std::string& path);
 
 // Restores `model` and `optimizer` in place. Errors name the file: missing, unreadable,
 // truncated, or holding tensors that do not fit `model`.

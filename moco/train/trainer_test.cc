@@ -47,16 +47,9 @@ config::ExperimentConfig TinyConfig(const std::string& mechanism, const std::str
 
 // Parameters and buffers of a checkpoint's model, by name.
 std::map<std::string, at::Tensor> CheckpointTensors(const std::string& path) {
-  torch::serialize::InputArchive archive, model;
-  archive.load_from(path);
-  archive.read("model", model);
-  std::map<std::string, at::Tensor> tensors;
-  for (const std::string& key : model.keys()) {
-    at::Tensor t;
-    model.read(key, t, /*is_buffer=*/true);
-    tensors[key] = t;
-  }
-  return tensors;
+  absl::StatusOr<std::map<std::string, at::Tensor>> tensors = ReadCheckpointTensors(path);
+  EXPECT_TRUE(tensors.ok()) << tensors.status();
+  return tensors.ok() ? *tensors : std::map<std::string, at::Tensor>();
 }
 
 int64_t CheckpointStep(const std::string& path) {
