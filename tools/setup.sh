@@ -11,9 +11,12 @@ set -euo pipefail
 
 TORCH_VERSION=2.11.0
 TORCHVISION_VERSION=0.26.0
-# CUDA's crt/ headers (cuda_runtime.h includes crt/host_config.h) are not in the wheels that torch
-# pulls in; this wheel carries them for the CUDA 13.0 of torch's cu130 build.
+# Two CUDA header sets that LibTorch's CUDA headers include but the wheels torch pulls in lack:
+# crt/ (cuda_runtime.h includes crt/host_config.h) and CCCL (cuda_fp16.h includes <nv/target>).
+# These wheels carry them for the CUDA 13.0 of torch's cu130 build, so the CUDA configuration
+# compiles on machines without NVIDIA's toolkit.
 CUDA_CRT_VERSION=13.0.88
+CUDA_CCCL_VERSION=13.0.85
 CACHE="${MOCO_CACHE:-$HOME/.cache/moco-cpp}"
 DATA_MIRROR=""
 SKIP_DATA=0
@@ -59,7 +62,7 @@ fi
 
 # --- 2. LibTorch from the torch wheel ------------------------------------------------------
 VENV="$CACHE/torch-$TORCH_VERSION"
-STAMP="$VENV/.moco-installed-crt$CUDA_CRT_VERSION"
+STAMP="$VENV/.moco-installed-crt$CUDA_CRT_VERSION-cccl$CUDA_CCCL_VERSION"
 if [ -f "$STAMP" ]; then
   say "LibTorch $TORCH_VERSION: cached in $VENV"
 else
@@ -67,7 +70,8 @@ else
   mkdir -p "$CACHE"
   [ -x "$VENV/bin/pip" ] || /usr/bin/python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
-    "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "nvidia-cuda-crt==$CUDA_CRT_VERSION"
+    "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "nvidia-cuda-crt==$CUDA_CRT_VERSION" \
+    "nvidia-cuda-cccl==$CUDA_CCCL_VERSION"
   "$VENV/bin/python" -c "import torch; print('[setup] torch', torch.__version__)"
   touch "$STAMP"
 fi

@@ -86,7 +86,8 @@ def _libtorch_impl(ctx):
         rpath_cpu = repr(rpath_cpu),
         rpath_cuda = repr(rpath_cuda),
         cuda_lib_flags = repr(["-L" + d for d in cuda_lib_dirs]),
-        cuda_hdrs = repr([n + "/**/*.h" for n in cuda_includes] + [n + "/**/*.hpp" for n in cuda_includes]),
+        # Every file: some CUDA headers have no extension (CCCL's <nv/target>, <cuda/std/...>).
+        cuda_hdrs = repr([n + "/**" for n in cuda_includes]),
         cuda_includes = repr(cuda_includes),
     ))
     ctx.file("WORKSPACE", "workspace(name = \"libtorch\")\n")
