@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <torch/nn/functional/normalization.h>
 
+#include "moco/contrastive/info_nce.h"
+
 namespace moco {
 namespace {
 
@@ -37,15 +39,13 @@ torch::Tensor MemoryBankImpl::Sample(int64_t count, int64_t k, at::Generator gen
 
 torch::Tensor MemoryBankImpl::Logits(const torch::Tensor& q, const torch::Tensor& indices, const torch::Tensor& picks,
                                      double temperature, std::optional<bool> score_all) const {
-  const torch::Tensor positives = Lookup(indices);                        // N x C
-  const torch::Tensor l_pos = (q * positives).sum(1, /*keepdim=*/true);  // N x 1
-  torch::Tensor l_neg;                                                    // N x K
-  if (score_all.value_or(num_entries_ <= picks.size(1) * dim_)) {
-    // The bank is cloned into the graph: Update() writes it in place before backward.
-    l_neg = q.matmul(bank_.clone().t()).gather(1, picks.to(q.device()));  // from N x num_entries
-  } else {
-    l_neg = at::bmm(Lookup(picks), q.unsqueeze(2)).squeeze(2);             // from N x K x C
+  const torch::Tensor positives = Lookup(indices);  // N x C
+  if (!score_all.value_or(num_entries_ <= picks.size(1) * dim_)) {
+    return InfoNceLogitsPerQuery(q, positives, Lookup(picks), temperature);  // gathers N x K x C
   }
+  // The bank is cloned into the graph: Update() writes it in place before backward.
+  const torch::Tensor l_pos = (q * positives).sum(1, /*keepdim=*/true);            // N x 1
+  const torch::Tensor l_neg = q.matmul(bank_.clone().t()).gather(1, picks.to(q.device()));  // N x K
   return at::cat({l_pos, l_neg}, 1).div_(temperature);
 }
 
