@@ -11,6 +11,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/text_format.h"
+#include "moco/common/status.h"
 
 namespace moco {
 namespace {
@@ -100,7 +101,10 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
 
 // The paper drops at epochs 120 and 160 of 200: 60% and 80% of the run.
 std::vector<int> ScaledDrops(int epochs) {
-  return {static_cast<int>(std::lround(0.6 * epochs)), static_cast<int>(std::lround(0.8 * epochs))};
+  const int first = static_cast<int>(std::lround(0.6 * epochs));
+  const int second = static_cast<int>(std::lround(0.8 * epochs));
+  if (second == first) return {first};  // short schedules: one drop, not the same one twice
+  return {first, second};
 }
 
 absl::Status ValidateDrops(const pb::RepeatedField<int32_t>& drops, int epochs,
@@ -116,25 +120,106 @@ absl::Status ValidateDrops(const pb::RepeatedField<int32_t>& drops, int epochs,
   return absl::OkStatus();
 }
 
+// eval.detection: ranges and cross-field rules; errors name "eval.detection.<field>".
+absl::Status ValidateDetection(const config::DetectionEvalConfig& d) {
+  const auto field = [](absl::string_view name) { return absl::StrCat("eval.detection.", name); };
+  const auto at_least = [&](absl::string_view name, double value, double min) -> absl::Status {
+    if (value >= min) return absl::OkStatus();
+    return Invalid(field(name), absl::StrCat("must be >= ", min, ", got ", value));
+  };
+  const auto fraction = [&](absl::string_view name, double value, bool open_low) -> absl::Status {
+    if ((open_low ? value > 0.0 : value >= 0.0) && value <= 1.0) return absl::OkStatus();
+    return Invalid(field(name), absl::StrCat("must be in ", open_low ? "(" : "[", "0, 1], got ", value));
+  };
+  if (d.dataset() == config::DetectionEvalConfig::DATASET_UNSPECIFIED) return Invalid(field("dataset"), "must be set");
+  if (d.root().empty()) return Invalid(field("root"), "must name the dataset folder");
+  if (d.dataset() == config::DetectionEvalConfig::COCO_JSON && (d.train_images().empty() || d.test_images().empty()))
+    return Invalid(field("train_images"), "COCO_JSON needs train_images and test_images (image folders under root)");
+  for (const absl::Status& s : {
+           at_least("max_test_images", d.max_test_images(), 0), at_least("min_size", d.min_size(), 16),
+           at_least("max_size", d.max_size(), d.min_size()),
+           fraction("flip_probability", d.flip_probability(), false),
+           at_least("rpn_pre_nms_top_n_train", d.rpn_pre_nms_top_n_train(), 1),
+           at_least("rpn_post_nms_top_n_train", d.rpn_post_nms_top_n_train(), 1),
+           at_least("rpn_pre_nms_top_n_test", d.rpn_pre_nms_top_n_test(), 1),
+           at_least("rpn_post_nms_top_n_test", d.rpn_post_nms_top_n_test(), 1),
+           fraction("rpn_nms_threshold", d.rpn_nms_threshold(), true),
+           at_least("rpn_batch_size_per_image", d.rpn_batch_size_per_image(), 1),
+           fraction("rpn_positive_fraction", d.rpn_positive_fraction(), true),
+           fraction("rpn_foreground_iou", d.rpn_foreground_iou(), true),
+           fraction("rpn_background_iou", d.rpn_background_iou(), false),
+           at_least("rpn_smooth_l1_beta", d.rpn_smooth_l1_beta(), 0),
+           at_least("roi_batch_size_per_image", d.roi_batch_size_per_image(), 1),
+           fraction("roi_positive_fraction", d.roi_positive_fraction(), true),
+           fraction("roi_foreground_iou", d.roi_foreground_iou(), true),
+           at_least("roi_smooth_l1_beta", d.roi_smooth_l1_beta(), 0),
+           at_least("pooler_resolution", d.pooler_resolution(), 2),
+           at_least("pooler_sampling_ratio", d.pooler_sampling_ratio(), 1),
+           fraction("score_threshold", d.score_threshold(), false), fraction("nms_threshold", d.nms_threshold(), true),
+           at_least("detections_per_image", d.detections_per_image(), 1), at_least("batch_size", d.batch_size(), 1),
+           at_least("momentum", d.momentum(), 0), at_least("weight_decay", d.weight_decay(), 0),
+           at_least("weight_decay_norm", d.weight_decay_norm(), 0), at_least("iterations", d.iterations(), 1),
+           at_least("warmup_iterations", d.warmup_iterations(), 0),
+           fraction("warmup_factor", d.warmup_factor(), true),
+           at_least("log_every_iterations", d.log_every_iterations(), 1),
+           at_least("visualize_images", d.visualize_images(), 0),
+           at_least("precise_bn_iterations", d.precise_bn_iterations(), 0),
+           fraction("visualize_score_threshold", d.visualize_score_threshold(), false)}) {
+    if (!s.ok()) return s;
+  }
+  if (!(d.lr() > 0.0f)) return Invalid(field("lr"), absl::StrCat("must be > 0, got ", d.lr()));
+  if (d.momentum() >= 1.0f) return Invalid(field("momentum"), absl::StrCat("must be < 1, got ", d.momentum()));
+  if (d.rpn_background_iou() > d.rpn_foreground_iou())
+    return Invalid(field("rpn_background_iou"), absl::StrCat("must be <= rpn_foreground_iou = ", d.rpn_foreground_iou(),
+                                                             ", got ", d.rpn_background_iou()));
+  if (d.pooler_resolution() % 2 != 0)
+    return Invalid(field("pooler_resolution"),
+                   absl::StrCat("must be even (res5 halves it), got ", d.pooler_resolution()));
+  for (int size : d.train_min_sizes()) {
+    if (size < 16 || size > d.max_size())
+      return Invalid(field("train_min_sizes"), absl::StrCat("each must be in [16, max_size = ", d.max_size(), "], got ",
+                                                            absl::StrJoin(d.train_min_sizes(), ", ")));
+  }
+  for (float size : d.anchor_sizes()) {
+    if (!(size > 0.0f)) return Invalid(field("anchor_sizes"), absl::StrCat("must all be > 0, got ", size));
+  }
+  for (float ratio : d.aspect_ratios()) {
+    if (!(ratio > 0.0f)) return Invalid(field("aspect_ratios"), absl::StrCat("must all be > 0, got ", ratio));
+  }
+  if (d.bn() == config::DetectionEvalConfig::BATCH_NORM_UNSPECIFIED) return Invalid(field("bn"), "must be set");
+  if (d.schedule() == config::DetectionEvalConfig::SCHEDULE_UNSPECIFIED)
+    return Invalid(field("schedule"), "must be set");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-absl::StatusOr<ExperimentConfig> ParseConfig(absl::string_view text, absl::string_view source) {
-  ExperimentConfig config;
+absl::Status ParseTextProto(absl::string_view text, absl::string_view source, pb::Message* message) {
   ErrorCollector errors(source);
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(std::string(text), &config)) {
-    return absl::InvalidArgumentError(errors.Joined());
-  }
+  if (!parser.ParseFromString(std::string(text), message)) return absl::InvalidArgumentError(errors.Joined());
+  return absl::OkStatus();
+}
+
+absl::Status LoadTextProto(const std::string& path, pb::Message* message) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseTextProto(text.str(), path, message);
+}
+
+absl::StatusOr<ExperimentConfig> ParseConfig(absl::string_view text, absl::string_view source) {
+  ExperimentConfig config;
+  MOCO_RETURN_IF_ERROR(ParseTextProto(text, source, &config));
   return config;
 }
 
 absl::StatusOr<ExperimentConfig> LoadConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open config file ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseConfig(text.str(), path);
+  ExperimentConfig config;
+  MOCO_RETURN_IF_ERROR(LoadTextProto(path, &config));
+  return config;
 }
 
 absl::Status Validate(const ExperimentConfig& config, int world_size) {
@@ -256,6 +341,9 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
     return s;
   if (eval.linear_batch_size() < 1)
     return Invalid("eval.linear_batch_size", absl::StrCat("must be >= 1, got ", eval.linear_batch_size()));
+  if (eval.has_detection()) {
+    if (absl::Status s = ValidateDetection(eval.detection()); !s.ok()) return s;
+  }
 
   if (run.output_dir().empty()) return Invalid("run.output_dir", "must not be empty");
   if (run.threads() < 0) return Invalid("run.threads", absl::StrCat("must be >= 0, got ", run.threads()));
@@ -294,6 +382,80 @@ ExperimentConfig Resolve(const ExperimentConfig& config) {
     }
   }
   return resolved;
+}
+
+namespace {
+
+// Clears every singular field that holds its default value, recursively, so that a config
+// reads the same whether defaults were written out (Resolve) or left implicit. Sub-messages
+// left empty are cleared too, except a oneof's member (`end_to_end {}` says which mechanism).
+void ClearDefaults(google::protobuf::Message* message) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* reflection = message->GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(*message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    if (field->is_repeated()) continue;
+    bool is_default = false;
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_MESSAGE: {
+        google::protobuf::Message* child = reflection->MutableMessage(message, field);
+        ClearDefaults(child);
+        is_default = child->ByteSizeLong() == 0 && field->containing_oneof() == nullptr;
+        break;
+      }
+      case FieldDescriptor::CPPTYPE_INT32:
+        is_default = reflection->GetInt32(*message, field) == field->default_value_int32();
+        break;
+      case FieldDescriptor::CPPTYPE_INT64:
+        is_default = reflection->GetInt64(*message, field) == field->default_value_int64();
+        break;
+      case FieldDescriptor::CPPTYPE_UINT32:
+        is_default = reflection->GetUInt32(*message, field) == field->default_value_uint32();
+        break;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        is_default = reflection->GetUInt64(*message, field) == field->default_value_uint64();
+        break;
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        is_default = reflection->GetFloat(*message, field) == field->default_value_float();
+        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        is_default = reflection->GetDouble(*message, field) == field->default_value_double();
+        break;
+      case FieldDescriptor::CPPTYPE_BOOL:
+        is_default = reflection->GetBool(*message, field) == field->default_value_bool();
+        break;
+      case FieldDescriptor::CPPTYPE_ENUM:
+        is_default = reflection->GetEnumValue(*message, field) == field->default_value_enum()->number();
+        break;
+      case FieldDescriptor::CPPTYPE_STRING:
+        is_default = reflection->GetString(*message, field) == field->default_value_string();
+        break;
+    }
+    if (is_default) reflection->ClearField(message, field);
+  }
+}
+
+}  // namespace
+
+std::string ConfigIdentity(const ExperimentConfig& config) {
+  ExperimentConfig identity = Resolve(config);
+  identity.clear_name();
+  identity.clear_expected();
+  config::RunConfig* run = identity.mutable_run();
+  run->clear_output_dir();
+  run->clear_max_steps();
+  run->clear_log_every_steps();
+  run->clear_checkpoint_every_epochs();
+  run->clear_threads();
+  run->clear_device();
+  // Of the evaluation settings only the kNN monitor's change what a pretraining run reports.
+  config::EvalConfig eval;
+  eval.set_knn_k(identity.eval().knn_k());
+  eval.set_knn_t(identity.eval().knn_t());
+  *identity.mutable_eval() = eval;
+  ClearDefaults(&identity);
+  return absl::StrCat("# identity v1\n", ToText(identity));
 }
 
 std::string ToText(const ExperimentConfig& config) {

@@ -12,10 +12,16 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "configs/experiment.pb.h"
+#include "google/protobuf/message.h"
 
 namespace moco {
 
 using config::ExperimentConfig;
+
+// Parses text-format protobuf (any message: experiments, tables, expectations). Errors name
+// `source` (or the file) with line and column, e.g. an unknown field.
+absl::Status ParseTextProto(absl::string_view text, absl::string_view source, google::protobuf::Message* message);
+absl::Status LoadTextProto(const std::string& path, google::protobuf::Message* message);
 
 // Parses a text-format ExperimentConfig. Errors name `source` with line and column
 // (for example an unknown field).
@@ -31,6 +37,14 @@ absl::Status Validate(const ExperimentConfig& config, int world_size = 1);
 // Returns `config` with every default written out explicitly and derived values filled in
 // (the lr drop epochs of a STEP schedule), so that a printed config says everything.
 ExperimentConfig Resolve(const ExperimentConfig& config);
+
+// What a pretraining run computes, as text: the config without the fields that do not change
+// it (name, where outputs go, logging, when to stop, threads, device, the evaluation settings
+// other than the kNN monitor's), and without the fields that hold their default value, so that
+// adding a field to the schema leaves existing identities (and committed record hashes) as they
+// were. A checkpoint must match it to be resumed; a record's config_hash is its hash. Change
+// the version line in config.cc when a default changes what runs compute.
+std::string ConfigIdentity(const ExperimentConfig& config);
 
 // Text format, one field per line.
 std::string ToText(const ExperimentConfig& config);

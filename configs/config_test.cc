@@ -49,6 +49,10 @@ TEST(ConfigTest, DefaultsArePaperValues) {
   EXPECT_THAT(config.optim().lr_drop_epochs(), ::testing::ElementsAre(120, 160));
   EXPECT_THAT(config.eval().linear_lr_drop_epochs(), ::testing::ElementsAre(60, 80));
   EXPECT_FLOAT_EQ(config.eval().linear_lr(), 30.0f);
+  // Short schedules get one drop, never the same epoch twice (3 epochs: 0.6 and 0.8 both round to 2).
+  ExperimentConfig short_linear = Parse(kMinimal);
+  short_linear.mutable_eval()->set_linear_epochs(3);
+  EXPECT_THAT(Resolve(short_linear).eval().linear_lr_drop_epochs(), ::testing::ElementsAre(2));
   EXPECT_EQ(config.model().depth(), 50);
   EXPECT_EQ(config.model().feature_dim(), 128);
   // Resolve writes defaults out, so the printed text carries them.

@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError(absl::StrCat(path, ": ", status.message())));
   }
   if (absl::GetFlag(FLAGS_fresh) && std::getenv("RANK") == nullptr) {
-    for (const char* name : {"checkpoint.pt", "metrics.jsonl", "result.json"}) {
+    for (const char* name : {"checkpoint.pt", "metrics.jsonl", "record.json"}) {
       std::filesystem::remove(std::filesystem::path(output_dir) / name);
     }
   }
@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     std::cout << absl::StrFormat(
         "\n%s (%s): %d steps, %d epochs%s in %.0f s, %.0f images/s\n"
         "  kNN top-1: %s after training, %s at random initialisation\n"
-        "  outputs: %s/{checkpoint.pt,metrics.jsonl,result.json}\n",
+        "  outputs: %s/{checkpoint.pt,metrics.jsonl,record.json}\n",
         config->name(), result->mechanism, result->steps, result->epochs_completed,
         result->finished ? "" : " (stopped early by max_steps)", result->wall_seconds, result->images_per_second,
         percent(result->knn_top1), percent(result->random_init_knn), output_dir);

@@ -17,6 +17,7 @@ TORCHVISION_VERSION=0.26.0
 # compiles on machines without NVIDIA's toolkit.
 CUDA_CRT_VERSION=13.0.88
 CUDA_CCCL_VERSION=13.0.85
+PYCOCOTOOLS_VERSION=2.0.10  # the reference the detection AP is tested against
 CACHE="${MOCO_CACHE:-$HOME/.cache/moco-cpp}"
 DATA_MIRROR=""
 SKIP_DATA=0
@@ -46,6 +47,7 @@ PACKAGES=(
   libabsl-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   libpng-dev libjpeg62-turbo-dev libgloo-dev zlib1g-dev
+  nlohmann-json3-dev libtinyxml2-dev gnuplot-nox
   dataset-fashion-mnist
 )
 missing=()
@@ -62,7 +64,7 @@ fi
 
 # --- 2. LibTorch from the torch wheel ------------------------------------------------------
 VENV="$CACHE/torch-$TORCH_VERSION"
-STAMP="$VENV/.moco-installed-crt$CUDA_CRT_VERSION-cccl$CUDA_CCCL_VERSION"
+STAMP="$VENV/.moco-installed-crt$CUDA_CRT_VERSION-cccl$CUDA_CCCL_VERSION-coco$PYCOCOTOOLS_VERSION"
 if [ -f "$STAMP" ]; then
   say "LibTorch $TORCH_VERSION: cached in $VENV"
 else
@@ -71,7 +73,7 @@ else
   [ -x "$VENV/bin/pip" ] || /usr/bin/python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
     "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "nvidia-cuda-crt==$CUDA_CRT_VERSION" \
-    "nvidia-cuda-cccl==$CUDA_CCCL_VERSION"
+    "nvidia-cuda-cccl==$CUDA_CCCL_VERSION" "pycocotools==$PYCOCOTOOLS_VERSION"
   "$VENV/bin/python" -c "import torch; print('[setup] torch', torch.__version__)"
   touch "$STAMP"
 fi

@@ -57,6 +57,24 @@ bool IsProbability(double p) { return p >= 0.0 && p <= 1.0; }
 
 }  // namespace
 
+AugmentOptions AugmentOptionsFor(const config::DataConfig& data) {
+  AugmentOptions options;
+  switch (data.augmentation()) {
+    case config::DataConfig::V2:
+      options.recipe = AugmentRecipe::kV2;
+      break;
+    case config::DataConfig::CIFAR:
+      options.recipe = AugmentRecipe::kCifar;
+      options.mean = kCifar10Mean;  // the official CIFAR-10 notebook's normalisation
+      options.stddev = kCifar10Stddev;
+      break;
+    default:
+      options.recipe = AugmentRecipe::kV1;
+  }
+  options.out_size = data.image_size();
+  return options;
+}
+
 AugmentSteps RecipeSteps(AugmentRecipe recipe) {
   AugmentSteps steps;  // crop 0.2-1, flip 0.5, grayscale 0.2: shared by all three
   switch (recipe) {

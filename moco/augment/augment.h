@@ -36,6 +36,7 @@
 #include <optional>
 
 #include "absl/status/status.h"
+#include "configs/experiment.pb.h"
 
 namespace moco {
 
@@ -93,6 +94,12 @@ struct AugmentOptions {
   // When set, replaces RecipeSteps(recipe): for tests and ablations of one op.
   std::optional<AugmentSteps> steps;
 };
+
+// The options a config's data section asks for: its recipe (data.augmentation), out_size =
+// data.image_size, and the normalisation the recipe's official code uses (the CIFAR-10
+// statistics for the CIFAR recipe, ImageNet's otherwise). The trainer and the evaluators use
+// it, so that a view is normalised the same way in training and in evaluation.
+AugmentOptions AugmentOptionsFor(const config::DataConfig& data);
 
 // InvalidArgument unless the image (height, width >= 1, channels 1 or 3) and the options
 // (out_size >= 1, stddev > 0, probabilities in [0, 1], ordered non-empty ranges, hue <= 0.5)

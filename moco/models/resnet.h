@@ -79,6 +79,12 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   int feature_dim() const { return feature_dim_; }
   const ResNetOptions& options() const { return options_; }
 
+  // The pieces a detector's C4 backbone reuses: the stem (conv1, bn1, then ReLU and, unless
+  // cifar_stem, a 3x3 stride-2 max-pool) and stage i in 1..4 (layer1 .. layer4).
+  torch::nn::Conv2d stem_conv() const { return conv1; }
+  torch::nn::BatchNorm2d stem_bn() const { return bn1; }
+  torch::nn::Sequential stage(int i) const { return layers_.at(i - 1); }
+
  private:
   ResNetOptions options_;
   int feature_dim_ = 0;

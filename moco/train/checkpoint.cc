@@ -59,6 +59,7 @@ absl::Status SaveCheckpoint(const std::string& path, const CheckpointState& stat
     archive.write("epoch", torch::tensor(state.epoch));
     archive.write("step", torch::tensor(state.step));
     archive.write("random_init_knn", torch::tensor(state.random_init_knn, torch::kDouble));
+    archive.write("wall_seconds", torch::tensor(state.wall_seconds, torch::kDouble));
     archive.write("config", StringTensor(state.config));
     archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
     archive.save_to(temporary);
@@ -132,6 +133,7 @@ absl::StatusOr<CheckpointState> LoadCheckpoint(const std::string& path, torch::n
     state.epoch = Read(archive, "epoch").item<int64_t>();
     state.step = Read(archive, "step").item<int64_t>();
     state.random_init_knn = Read(archive, "random_init_knn").item<double>();
+    state.wall_seconds = Read(archive, "wall_seconds").item<double>();
     state.config = TensorString(Read(archive, "config"));
     at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
     generator.set_state(Read(archive, "rng"));

@@ -26,6 +26,7 @@ struct CheckpointState {
   int64_t step = 0;        // optimizer steps completed
   std::string config;      // the resolved config, text format
   double random_init_knn = -1;  // kNN top-1 of the encoder at initialisation (-1: not measured)
+  double wall_seconds = 0;      // wall time spent on the run so far, over all sessions that resumed it
 };
 
 absl::Status SaveCheckpoint(const std::string& path, const CheckpointState& state, torch::nn::Module& model,

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "configs/config.h"
 #include "eval/knn.h"
+#include "moco/common/record.h"
 #include "moco/common/status.h"
 #include "moco/contrastive/info_nce.h"
 #include "moco/contrastive/mechanism.h"
@@ -45,24 +46,6 @@ std::string Duration(double seconds) {
   const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
   if (s >= 3600) return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
   return absl::StrFormat("%d:%02d", s / 60, s % 60);
-}
-
-AugmentOptions AugmentFor(const config::DataConfig& data) {
-  AugmentOptions options;
-  switch (data.augmentation()) {
-    case config::DataConfig::V2:
-      options.recipe = AugmentRecipe::kV2;
-      break;
-    case config::DataConfig::CIFAR:
-      options.recipe = AugmentRecipe::kCifar;
-      options.mean = kCifar10Mean;  // the official CIFAR-10 notebook's normalisation
-      options.stddev = kCifar10Stddev;
-      break;
-    default:
-      options.recipe = AugmentRecipe::kV1;
-  }
-  options.out_size = data.image_size();
-  return options;
 }
 
 absl::StatusOr<c10::Device> PickDevice(const config::RunConfig& run, int local_rank) {
@@ -110,53 +93,11 @@ absl::Status AverageGradients(const std::vector<at::Tensor>& params, const Proce
   return absl::OkStatus();
 }
 
-std::string GitCommit() {
-  const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-  if (workspace == nullptr) return "unknown";
-  std::string command = absl::StrCat("git -C '", workspace, "' rev-parse --short HEAD 2>/dev/null");
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return "unknown";
-  char buffer[64] = {0};
-  std::string out = fgets(buffer, sizeof(buffer), pipe) ? std::string(buffer) : "unknown";
-  pclose(pipe);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-std::string Hostname() {
-  char name[256] = {0};
-  return gethostname(name, sizeof(name) - 1) == 0 ? std::string(name) : "unknown";
-}
-
 absl::Status AppendLine(const std::string& path, const std::string& line) {
   std::ofstream out(path, std::ios::app);
   out << line << "\n";
   if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
   return absl::OkStatus();
-}
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
-
-// The config text a checkpoint must match to be resumed: the resolved config without the run
-// fields that do not change what is computed (where outputs go, logging, when to stop).
-std::string ResumeIdentity(config::ExperimentConfig config) {
-  config::RunConfig* run = config.mutable_run();
-  run->clear_output_dir();
-  run->clear_max_steps();
-  run->clear_log_every_steps();
-  run->clear_checkpoint_every_epochs();
-  return ToText(config);
 }
 
 // The first line where two config texts differ, for the resume error.
@@ -194,7 +135,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   const int loader_threads = config.data().loader_threads() > 0 ? config.data().loader_threads() : threads;
   MOCO_ASSIGN_OR_RETURN(LabeledImages train, LoadDataset(config.data(), Split::kTrain, loader_threads));
   MOCO_ASSIGN_OR_RETURN(LabeledImages test, LoadDataset(config.data(), Split::kTest, loader_threads));
-  const AugmentOptions augment = AugmentFor(config.data());
+  const AugmentOptions augment = AugmentOptionsFor(config.data());
   MOCO_RETURN_IF_ERROR(CheckAugmentArgs(train.height, train.width, train.channels, augment));
   const int num_classes = static_cast<int>(train.class_names.size());
   LoaderOptions loader_options;
@@ -235,7 +176,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
 
   const std::filesystem::path out_dir(run.output_dir());
   const std::string checkpoint_path = (out_dir / "checkpoint.pt").string();
-  const std::string config_text = ResumeIdentity(config);
+  const std::string config_text = ConfigIdentity(config);
   CheckpointState state;
   state.config = config_text;
   bool resumed = false;
@@ -282,10 +223,12 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   std::filesystem::create_directories(out_dir, dir_error);
   if (dir_error) return absl::InternalError(absl::StrCat("cannot create ", out_dir.string(), ": ", dir_error.message()));
 
+  const double earlier_wall_seconds = state.wall_seconds;  // of the sessions before a resume
   auto save = [&](int64_t epochs_done) -> absl::Status {
     if (!lead) return absl::OkStatus();
     state.epoch = epochs_done;
     state.step = step;
+    state.wall_seconds = earlier_wall_seconds + Seconds(started);
     return SaveCheckpoint(checkpoint_path, state, *mechanism, sgd);
   };
 
@@ -367,6 +310,10 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
                                        config.name(), epoch + 1, knn_top1, config.eval().knn_k(),
                                        config.eval().knn_t(), state.random_init_knn);
     }
+    if (counted > 0) {
+      result.last_epoch_loss = loss_sum / counted;
+      result.last_epoch_pretext_top1 = acc_sum / counted;
+    }
     if (lead && counted > 0) {
       MOCO_RETURN_IF_ERROR(AppendLine(
           metrics_path,
@@ -389,24 +336,36 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   result.data_wait_fraction = train_seconds > 0 ? data_wait_seconds / train_seconds : 0;
   result.wall_seconds = Seconds(started);
   if (resumed && result.knn_top1 < 0 && result.finished) result.knn_top1 = knn();  // a finished run, re-reported
-  if (lead) {
-    std::ofstream out(out_dir / "result.json");
-    out << absl::StrFormat(
-        "{\n  \"name\": %s,\n  \"mechanism\": %s,\n  \"tier\": %s,\n  \"epochs_completed\": %d,\n  \"steps\": %d,\n"
-        "  \"finished\": %s,\n  \"knn_top1\": %.4f,\n  \"random_init_knn_top1\": %.4f,\n  \"last_loss\": %.6f,\n"
-        "  \"last_pretext_top1\": %.4f,\n  \"images_per_second\": %.2f,\n  \"data_wait_fraction\": %.4f,\n"
-        "  \"wall_seconds\": %.1f,\n"
-        "  \"provenance\": {\"commit\": %s, \"host\": %s, \"device\": %s, \"threads\": %d, \"world_size\": %d,\n"
-        "    \"torch\": \"%s\", \"global_batch\": %d, \"train_images\": %d, \"test_images\": %d},\n"
-        "  \"config\": %s\n}\n",
-        JsonString(config.name()), JsonString(result.mechanism),
-        JsonString(config::Tier_Name(config.tier())), result.epochs_completed, result.steps,
-        result.finished ? "true" : "false", result.knn_top1, result.random_init_knn, result.last_loss,
-        result.last_pretext_top1, result.images_per_second, result.data_wait_fraction, result.wall_seconds, JsonString(GitCommit()),
-        JsonString(Hostname()), JsonString(device.str()), threads, env.world_size, TORCH_VERSION, global_batch,
-        train.size(), test.size(), JsonString(config_text));
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", (out_dir / "result.json").string()));
-  }
+  result.total_wall_seconds = earlier_wall_seconds + result.wall_seconds;
+
+  config::RunRecord& record = result.record;
+  record.set_kind("pretrain");
+  record.set_name(config.name());
+  auto& metrics = *record.mutable_metrics();
+  if (result.knn_top1 >= 0) metrics["knn_top1"] = result.knn_top1;
+  if (result.random_init_knn >= 0) metrics["random_init_knn_top1"] = result.random_init_knn;
+  metrics["loss"] = result.last_epoch_loss;  // means over the last epoch trained
+  metrics["pretext_top1"] = result.last_epoch_pretext_top1;
+  metrics["images_per_second"] = result.images_per_second;
+  metrics["data_wait_fraction"] = result.data_wait_fraction;
+  metrics["epochs"] = static_cast<double>(result.epochs_completed);
+  metrics["steps"] = static_cast<double>(result.steps);
+  metrics["finished"] = result.finished ? 1 : 0;
+  metrics["train_images"] = static_cast<double>(train.size());
+  metrics["test_images"] = static_cast<double>(test.size());
+  record.set_config(ToText(config));  // in full; the hash is of its identity
+  record.set_config_hash(ConfigHash(config_text));
+  record.set_seed(static_cast<int64_t>(run.seed()));
+  record.set_torch_version(TORCH_VERSION);
+  record.set_device(device.str());
+  record.set_threads(threads);
+  record.set_world_size(env.world_size);
+  record.set_wall_seconds(result.total_wall_seconds);
+  record.set_checkpoint(checkpoint_path);
+  record.set_data(DatasetRoot(config.data()));
+  if (!result.finished) record.set_note("stopped by run.max_steps before the last epoch");
+  FillProvenance(&record);
+  if (lead) MOCO_RETURN_IF_ERROR(WriteRecord((out_dir / "record.json").string(), record));
   return result;
 }
 

@@ -7,7 +7,7 @@
 //   MOCO_ASSIGN_OR_RETURN(TrainResult result, Train(config, options));
 //
 // Outputs in config.run.output_dir: checkpoint.pt, metrics.jsonl (one line per epoch) and
-// result.json (the run's final numbers and provenance).
+// record.json (the run's RunRecord: final numbers and provenance, configs/record.proto).
 #ifndef MOCO_TRAIN_TRAINER_H_
 #define MOCO_TRAIN_TRAINER_H_
 
@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "configs/experiment.pb.h"
+#include "configs/record.pb.h"
 
 namespace moco {
 
@@ -42,10 +43,15 @@ struct TrainResult {
   double random_init_knn = -1;  // the same encoder at initialisation, in %; -1 if not run
   double last_loss = 0;
   double last_pretext_top1 = 0;  // in %
+  double last_epoch_loss = 0;          // mean over the last epoch trained
+  double last_epoch_pretext_top1 = 0;  // in %, mean over the last epoch trained
   double images_per_second = 0;  // training steps only, over all processes
   double data_wait_fraction = 0;  // of the step time spent waiting for the next batch
-  double wall_seconds = 0;
+  double wall_seconds = 0;        // this session
+  double total_wall_seconds = 0;  // all sessions of the run (resumes add up)
   bool finished = false;  // all epochs done (false when stopped by run.max_steps)
+  // The run's result record (kind "pretrain"), also written to output_dir/record.json.
+  config::RunRecord record;
 };
 
 absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& config, const TrainOptions& options);

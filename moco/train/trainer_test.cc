@@ -15,6 +15,7 @@
 #include "configs/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "moco/common/record.h"
 #include "moco/train/checkpoint.h"
 
 namespace moco {
@@ -155,7 +156,11 @@ TEST(TrainerTest, EveryMechanismTrainsAndReportsKnn) {
     EXPECT_TRUE(std::isfinite(result->last_loss));
     EXPECT_GT(result->knn_top1, 10.0);  // 10 classes: above chance
     EXPECT_GT(result->random_init_knn, 0.0);
-    EXPECT_TRUE(std::filesystem::exists(config.run().output_dir() + "/result.json"));
+    absl::StatusOr<config::RunRecord> record = ReadRecord(config.run().output_dir() + "/record.json");
+    ASSERT_TRUE(record.ok()) << record.status();
+    EXPECT_EQ(record->kind(), "pretrain");
+    EXPECT_DOUBLE_EQ(record->metrics().at("knn_top1"), result->knn_top1);
+    EXPECT_EQ(record->config_hash(), ConfigHash(ConfigIdentity(config)));
     EXPECT_TRUE(std::filesystem::exists(config.run().output_dir() + "/metrics.jsonl"));
   }
 }

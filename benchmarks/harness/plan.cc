@@ -1,0 +1,188 @@
+#include "benchmarks/harness/plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "configs/config.h"
+#include "moco/common/record.h"
+#include "moco/common/status.h"
+
+namespace moco {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string FormatValue(double value) { return absl::StrFormat("%g", value); }
+
+struct IndexedRecord {
+  std::string path;
+  config::RunRecord record;
+};
+
+absl::StatusOr<std::map<std::string, IndexedRecord>> IndexRecords(const std::string& dir,
+                                                                  std::map<std::string, IndexedRecord>* by_name) {
+  std::map<std::string, IndexedRecord> by_hash;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return by_hash;
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".json") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const fs::path& file : files) {
+    MOCO_ASSIGN_OR_RETURN(config::RunRecord record, ReadRecord(file.string()));
+    if (record.kind() != "pretrain") continue;
+    IndexedRecord indexed{file.string(), record};
+    (*by_name)[file.stem().string()] = indexed;
+    by_hash.emplace(record.config_hash(), std::move(indexed));
+  }
+  return by_hash;
+}
+
+}  // namespace
+
+const char* RunStateName(RunState state) {
+  switch (state) {
+    case RunState::kDone:
+      return "done";
+    case RunState::kStale:
+      return "stale";
+    default:
+      return "to run";
+  }
+}
+
+absl::StatusOr<config::TableConfig> LoadTable(const std::string& path) {
+  config::TableConfig table;
+  MOCO_RETURN_IF_ERROR(LoadTextProto(path, &table));
+  if (table.table().empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": field 'table' is not set"));
+  if (table.series_size() == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": no 'series'"));
+  if (table.seeds_size() == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": no 'seeds'"));
+  for (const config::Series& series : table.series()) {
+    const std::string where = absl::StrCat(path, ": series '", series.label(), "'");
+    if (series.id().empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": field 'id' is not set"));
+    if (series.values_size() == 0) return absl::InvalidArgumentError(absl::StrCat(where, ": no 'values'"));
+    if (series.axis().find('$') == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": 'axis' has no '$' for the value: \"", series.axis(),
+                                                     "\""));
+    }
+    if (series.plot_values_size() != 0 && series.plot_values_size() != series.values_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", series.plot_values_size(), " plot_values for ",
+                                                     series.values_size(), " values"));
+    }
+    if (series.published_size() != 0 && series.published_size() != series.values_size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": ", series.published_size(), " published for ", series.values_size(), " values"));
+    }
+  }
+  return table;
+}
+
+absl::StatusOr<std::vector<PlannedRun>> PlanTable(const config::TableConfig& table, const std::string& records_dir,
+                                                  const std::string& runs_dir) {
+  std::map<std::string, IndexedRecord> by_name;
+  MOCO_ASSIGN_OR_RETURN(auto by_hash, IndexRecords(records_dir, &by_name));
+  config::ExperimentConfig base;
+  if (!table.base_file().empty()) {
+    absl::StatusOr<config::ExperimentConfig> loaded = LoadConfig(table.base_file());
+    if (!loaded.ok()) {
+      return absl::Status(loaded.status().code(), absl::StrCat("table ", table.table(), ", base_file: ",
+                                                               loaded.status().message()));
+    }
+    base = *loaded;
+  }
+  base.MergeFrom(table.base());
+  base.clear_expected();
+  std::vector<PlannedRun> runs;
+  for (uint64_t seed : table.seeds()) {
+    for (const config::Series& series : table.series()) {
+      for (int i = 0; i < series.values_size(); ++i) {
+        PlannedRun run;
+        run.series_id = series.id();
+        run.series_label = series.label();
+        run.value = series.values(i);
+        run.plot_value = series.plot_values_size() > 0 ? series.plot_values(i) : run.value;
+        run.published =
+            series.published_size() > 0 ? series.published(i) : std::numeric_limits<double>::quiet_NaN();
+        run.seed = seed;
+        run.relative_cost = series.relative_cost();
+        run.name = absl::StrCat(series.id(), "-", FormatValue(run.value), "-s", seed);
+
+        config::ExperimentConfig config = base;
+        config.MergeFrom(series.set());
+        const std::string axis = absl::StrReplaceAll(series.axis(), {{"$", FormatValue(run.value)}});
+        absl::StatusOr<config::ExperimentConfig> point = ParseConfig(axis, absl::StrCat("axis of series ", series.id()));
+        if (!point.ok()) return point.status();
+        config.MergeFrom(*point);
+        config.set_name(absl::StrCat(table.table(), "/", run.name));
+        config.set_tier(table.tier());
+        config.mutable_run()->set_seed(seed);
+        config.mutable_run()->set_output_dir((fs::path(runs_dir) / run.name).string());
+        if (absl::Status valid = Validate(config, 1); !valid.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat("table ", table.table(), ", run ", run.name, ": ",
+                                                         valid.message()));
+        }
+        run.config = Resolve(config);
+        run.config_hash = ConfigHash(ConfigIdentity(run.config));
+        run.record_path = (fs::path(records_dir) / (run.name + ".json")).string();
+        if (auto found = by_hash.find(run.config_hash); found != by_hash.end()) {
+          run.state = RunState::kDone;
+          run.record = found->second.record;
+          run.record_path = found->second.path;
+        } else if (by_name.count(run.name) > 0) {
+          run.state = RunState::kStale;
+        }
+        runs.push_back(std::move(run));
+      }
+    }
+  }
+  return runs;
+}
+
+int64_t TrainImagesPerEpoch(const config::ExperimentConfig& config) {
+  if (config.data().max_train_images() > 0) return config.data().max_train_images();
+  const std::string& root = config.data().root();
+  if (root.find("cifar") != std::string::npos) return 50000;
+  if (root.find("fashion") != std::string::npos || config.data().format() == config::DataConfig::FASHION_MNIST)
+    return 60000;
+  if (root.find("imagenet") != std::string::npos) return 1281167;
+  return 0;
+}
+
+double EstimateSeconds(const config::TableConfig& table, const PlannedRun& run,
+                       const std::vector<PlannedRun>& all_runs) {
+  if (run.state == RunState::kDone && run.record->wall_seconds() > 0) return run.record->wall_seconds();
+  const double images = static_cast<double>(TrainImagesPerEpoch(run.config)) * run.config.optim().epochs();
+  if (images <= 0) return 0;
+  // Measured seconds per training image (all overheads included) of done runs.
+  double same_series = 0, any_series = 0;
+  int same_count = 0, any_count = 0;
+  for (const PlannedRun& other : all_runs) {
+    if (other.state != RunState::kDone) continue;
+    const auto& m = other.record->metrics();
+    auto epochs = m.find("epochs");
+    auto train_images = m.find("train_images");
+    if (epochs == m.end() || train_images == m.end() || epochs->second <= 0) continue;
+    const double per_image = other.record->wall_seconds() / (epochs->second * train_images->second);
+    if (other.series_id == run.series_id) {
+      same_series += per_image;
+      ++same_count;
+    }
+    any_series += per_image / other.relative_cost;
+    ++any_count;
+  }
+  if (same_count > 0) return images * same_series / same_count;
+  if (any_count > 0) return images * run.relative_cost * any_series / any_count;
+  if (table.estimate_images_per_second() > 0) return images * run.relative_cost / table.estimate_images_per_second();
+  return 0;
+}
+
+}  // namespace moco

@@ -1,0 +1,474 @@
+#include "benchmarks/harness/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace moco {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string MechanismOf(const config::ExperimentConfig& config) {
+  switch (config.mechanism_case()) {
+    case config::ExperimentConfig::kMoco:
+      return "moco";
+    case config::ExperimentConfig::kMemoryBank:
+      return "memory_bank";
+    case config::ExperimentConfig::kEndToEnd:
+      return "end_to_end";
+    default:
+      return "supervised";
+  }
+}
+
+// Negatives per query: the loss of a model that learned nothing is ln(negatives + 1).
+double Negatives(const config::ExperimentConfig& config) {
+  switch (config.mechanism_case()) {
+    case config::ExperimentConfig::kMoco:
+      return config.moco().queue_size();
+    case config::ExperimentConfig::kMemoryBank:
+      return config.memory_bank().num_negatives();
+    case config::ExperimentConfig::kEndToEnd:
+      return config.optim().batch_size() - 1;
+    default:
+      return 0;
+  }
+}
+
+double Metric(const config::RunRecord& record, const std::string& name, double fallback) {
+  auto it = record.metrics().find(name);
+  return it == record.metrics().end() ? fallback : it->second;
+}
+
+std::string Value(double v) { return absl::StrFormat("%g", v); }
+
+std::string Number(double v) { return std::isnan(v) ? "–" : absl::StrFormat("%.1f", v); }
+
+// Cells that are complete (every planned run done), by mechanism, sorted by value.
+std::vector<const Cell*> Complete(const std::vector<Cell>& cells, const std::string& mechanism) {
+  std::vector<const Cell*> out;
+  for (const Cell& c : cells) {
+    if (c.mechanism == mechanism && c.runs_done == c.runs_planned && c.runs_done > 0) out.push_back(&c);
+  }
+  std::sort(out.begin(), out.end(), [](const Cell* a, const Cell* b) { return a->value < b->value; });
+  return out;
+}
+
+std::string Describe(const Cell& c) {
+  if (c.diverged == c.runs_done) return "diverged";
+  return c.runs_done > 1 ? absl::StrFormat("%.2f ± %.2f", c.mean, c.spread) : absl::StrFormat("%.2f", c.mean);
+}
+
+Finding NotTested(const std::string& claim, const std::string& why) { return {claim, Verdict::kNotTested, why}; }
+
+std::vector<Finding> MomentumFindings(const std::vector<Cell>& cells) {
+  std::vector<Finding> out;
+  const auto moco = Complete(cells, "moco");
+  const Cell* zero = nullptr;
+  const Cell* best = nullptr;
+  for (const Cell* c : moco) {
+    if (c->value == 0) zero = c;
+    if (c->diverged < c->runs_done && (best == nullptr || c->mean > best->mean)) best = c;
+  }
+  const std::string claim0 = "m = 0 fails (training diverges or the accuracy collapses)";
+  if (zero == nullptr || best == nullptr) {
+    out.push_back(NotTested(claim0, "the m = 0 runs (and at least one other m) are not all done yet"));
+  } else {
+    const bool diverged = zero->diverged > 0;
+    const bool at_chance = zero->loss >= 0.9 * zero->chance_loss;
+    const bool below_init = zero->random_init > 0 && zero->mean < zero->random_init;
+    const bool collapsed = zero->mean <= best->mean - 5.0;
+    const bool fails = diverged || at_chance || below_init || collapsed;
+    out.push_back({claim0, fails ? Verdict::kHolds : Verdict::kDoesNotHold,
+                   absl::StrFormat("m = 0: accuracy %s, final loss %.2f (chance ln(K+1) = %.2f), %d of %d runs "
+                                   "diverged, encoder at initialisation %.2f; best m = %s: %s. Rule: fails if a run "
+                                   "diverges, the loss stays >= 90%% of chance, the accuracy falls below the "
+                                   "encoder at initialisation, or it is >= 5 points below the best m",
+                                   Describe(*zero), zero->loss, zero->chance_loss, zero->diverged, zero->runs_done,
+                                   zero->random_init, Value(best->value), Describe(*best))});
+  }
+  const std::string claim1 = "the best momentum is m >= 0.99";
+  if (moco.size() < 2 || best == nullptr) {
+    out.push_back(NotTested(claim1, "fewer than two momentum values are done"));
+  } else {
+    std::vector<std::string> all;
+    for (const Cell* c : moco) all.push_back(absl::StrCat("m = ", Value(c->value), ": ", Describe(*c)));
+    out.push_back({claim1, best->value >= 0.99 ? Verdict::kHolds : Verdict::kDoesNotHold,
+                   absl::StrCat("best m = ", Value(best->value), " (", absl::StrJoin(all, "; "), ")")});
+  }
+  return out;
+}
+
+std::vector<Finding> QueueFindings(const std::vector<Cell>& cells) {
+  std::vector<Finding> out;
+  const auto moco = Complete(cells, "moco");
+  const auto bank = Complete(cells, "memory_bank");
+  const auto e2e = Complete(cells, "end_to_end");
+
+  const std::string claim0 = "MoCo accuracy does not fall as K grows (within the seed spread)";
+  if (moco.size() < 2) {
+    out.push_back(NotTested(claim0, "fewer than two MoCo queue sizes are done"));
+  } else {
+    bool holds = true;
+    std::vector<std::string> steps;
+    for (size_t i = 0; i + 1 < moco.size(); ++i) {
+      const Cell& a = *moco[i];
+      const Cell& b = *moco[i + 1];
+      const double tolerance = a.spread + b.spread;
+      const bool ok = b.mean >= a.mean - tolerance;
+      holds = holds && ok;
+      steps.push_back(absl::StrFormat("K %s -> %s: %.2f -> %.2f (%+.2f, tolerance %.2f)%s", Value(a.value),
+                                      Value(b.value), a.mean, b.mean, b.mean - a.mean, tolerance,
+                                      ok ? "" : " FALLS"));
+    }
+    out.push_back({claim0, holds ? Verdict::kHolds : Verdict::kDoesNotHold, absl::StrJoin(steps, "; ")});
+  }
+
+  const std::string claim1 = "MoCo >= memory bank at every K (within the seed spread)";
+  std::vector<std::string> pairs;
+  bool holds1 = true;
+  for (const Cell* m : moco) {
+    for (const Cell* b : bank) {
+      if (m->value != b->value) continue;
+      const bool ok = m->mean >= b->mean - (m->spread + b->spread);
+      holds1 = holds1 && ok;
+      pairs.push_back(absl::StrFormat("K %s: MoCo %.2f vs memory bank %.2f (%+.2f)%s", Value(m->value), m->mean,
+                                      b->mean, m->mean - b->mean, ok ? "" : " BELOW"));
+    }
+  }
+  out.push_back(pairs.empty() ? NotTested(claim1, "no K has both MoCo and memory-bank runs done")
+                              : Finding{claim1, holds1 ? Verdict::kHolds : Verdict::kDoesNotHold,
+                                        absl::StrJoin(pairs, "; ")});
+
+  const std::string claim2 = "end-to-end tracks MoCo at the K it can reach (within 2 points or the seed spread)";
+  std::vector<std::string> tracks;
+  bool holds2 = true;
+  for (const Cell* e : e2e) {
+    const Cell* nearest = nullptr;
+    for (const Cell* m : moco) {
+      const double ratio = m->plot_value / std::max(1.0, e->plot_value);
+      if (ratio > 0.9 && ratio < 1.1) nearest = m;
+    }
+    if (nearest == nullptr) continue;
+    const double tolerance = std::max(2.0, e->spread + nearest->spread);
+    const bool ok = std::abs(e->mean - nearest->mean) <= tolerance;
+    holds2 = holds2 && ok;
+    tracks.push_back(absl::StrFormat("K %s: end-to-end %.2f vs MoCo (K %s) %.2f (%+.2f)%s", Value(e->plot_value),
+                                     e->mean, Value(nearest->plot_value), nearest->mean, e->mean - nearest->mean,
+                                     ok ? "" : " APART"));
+  }
+  out.push_back(tracks.empty() ? NotTested(claim2, "no end-to-end run with a matching MoCo K is done")
+                               : Finding{claim2, holds2 ? Verdict::kHolds : Verdict::kDoesNotHold,
+                                         absl::StrJoin(tracks, "; ")});
+  return out;
+}
+
+std::vector<Finding> ShuffleFindings(const std::vector<Cell>& cells) {
+  std::vector<Finding> out;
+  const auto moco = Complete(cells, "moco");
+  const Cell* on = nullptr;
+  const Cell* off = nullptr;
+  for (const Cell* c : moco) (c->value != 0 ? on : off) = c;
+  const std::string claim0 = "without shuffle BN the pretext accuracy rises (the positive leaks through BN)";
+  const std::string claim1 = "without shuffle BN the kNN/linear accuracy falls";
+  if (on == nullptr || off == nullptr) {
+    out.push_back(NotTested(claim0, "the runs with and without shuffle BN are not all done yet"));
+    out.push_back(NotTested(claim1, "the runs with and without shuffle BN are not all done yet"));
+    return out;
+  }
+  out.push_back({claim0, off->pretext_top1 > on->pretext_top1 ? Verdict::kHolds : Verdict::kDoesNotHold,
+                 absl::StrFormat("final-epoch pretext top-1: %.2f%% without vs %.2f%% with shuffle BN",
+                                 off->pretext_top1, on->pretext_top1)});
+  out.push_back({claim1, off->mean < on->mean ? Verdict::kHolds : Verdict::kDoesNotHold,
+                 absl::StrFormat("accuracy %s without vs %s with shuffle BN (%+.2f)", Describe(*off), Describe(*on),
+                                 off->mean - on->mean)});
+  return out;
+}
+
+std::string Seconds(double s) {
+  if (s >= 3600) return absl::StrFormat("%.1f h", s / 3600);
+  if (s >= 60) return absl::StrFormat("%.1f min", s / 60);
+  return absl::StrFormat("%.0f s", s);
+}
+
+}  // namespace
+
+std::vector<Cell> Aggregate(const std::vector<PlannedRun>& runs, const std::string& metric) {
+  std::vector<Cell> cells;
+  std::map<std::pair<std::string, double>, size_t> index;
+  std::map<size_t, std::vector<double>> values;
+  for (const PlannedRun& run : runs) {
+    auto key = std::make_pair(run.series_id, run.value);
+    auto found = index.find(key);
+    if (found == index.end()) {
+      Cell cell;
+      cell.series_id = run.series_id;
+      cell.series_label = run.series_label;
+      cell.mechanism = MechanismOf(run.config);
+      cell.value = run.value;
+      cell.plot_value = run.plot_value;
+      cell.published = run.published;
+      cell.chance_loss = std::log(Negatives(run.config) + 1.0);
+      found = index.emplace(key, cells.size()).first;
+      cells.push_back(cell);
+    }
+    Cell& cell = cells[found->second];
+    ++cell.runs_planned;
+    if (run.state != RunState::kDone) continue;
+    ++cell.runs_done;
+    const config::RunRecord& record = *run.record;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    if (Metric(record, "diverged", 0) > 0) {
+      ++cell.diverged;
+      continue;
+    }
+    values[found->second].push_back(Metric(record, metric, nan));
+    cell.pretext_top1 += Metric(record, "pretext_top1", nan);
+    cell.loss += Metric(record, "loss", nan);
+    cell.random_init += Metric(record, "random_init_knn_top1", nan);
+  }
+  for (auto& [i, v] : values) {
+    Cell& cell = cells[i];
+    const double n = static_cast<double>(v.size());
+    double sum = 0;
+    for (double x : v) sum += x;
+    cell.mean = sum / n;
+    cell.spread = (*std::max_element(v.begin(), v.end()) - *std::min_element(v.begin(), v.end())) / 2;
+    cell.pretext_top1 /= n;
+    cell.loss /= n;
+    cell.random_init /= n;
+  }
+  // A point whose runs all diverged has no accuracy; its loss is what the m = 0 check reads.
+  for (Cell& cell : cells) {
+    if (cell.runs_done > 0 && cell.diverged == cell.runs_done) {
+      cell.mean = std::numeric_limits<double>::quiet_NaN();
+      cell.loss = std::numeric_limits<double>::infinity();
+    }
+  }
+  return cells;
+}
+
+const char* VerdictName(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::kHolds:
+      return "holds";
+    case Verdict::kDoesNotHold:
+      return "does not hold";
+    default:
+      return "not tested yet";
+  }
+}
+
+std::vector<Finding> CheckFindings(const config::TableConfig& table, const std::vector<Cell>& cells) {
+  if (table.table() == "momentum") return MomentumFindings(cells);
+  if (table.table() == "queue_size") return QueueFindings(cells);
+  if (table.table() == "shuffle_bn") return ShuffleFindings(cells);
+  return {};
+}
+
+std::string RenderReport(const config::TableConfig& table, const std::vector<PlannedRun>& runs,
+                         const std::vector<Cell>& cells, const std::vector<Finding>& findings,
+                         const std::string& metric, const std::string& plot_file) {
+  std::string md;
+  const std::string tier = config::Tier_Name(table.tier());
+  absl::StrAppend(&md, "# ", table.title(), " (", tier, " tier)\n\n");
+  int done = 0;
+  double compute = 0;
+  std::set<std::string> seeds, commits, devices;
+  for (const PlannedRun& run : runs) {
+    seeds.insert(absl::StrCat(run.seed));
+    if (run.state != RunState::kDone) continue;
+    ++done;
+    compute += run.record->wall_seconds();
+    commits.insert(run.record->git_commit());
+    devices.insert(absl::StrCat(run.record->device(), " x", run.record->threads(), " threads"));
+  }
+  const config::ExperimentConfig& base = runs.front().config;  // merged base (+ the first point)
+  absl::StrAppend(
+      &md, "Generated by `bazel run //benchmarks:reproduce -- --table=", table.table(), " --tier=",
+      absl::AsciiStrToLower(tier), "` from the result records in `runs/` (one JSON record per run: metrics, ",
+      "config and its hash, commit, device, wall time). ", done, " of ", runs.size(), " runs done, ",
+      Seconds(compute), " of compute; seeds ", absl::StrJoin(seeds, ", "), "; commits ",
+      absl::StrJoin(commits, ", "), "; ", absl::StrJoin(devices, ", "), ".\n\n",
+      "**Ours:** `", metric, "` (in %) of each run's final encoder on the test split of `", base.data().root(),
+      "`; mean ± spread (half the range between seeds), over the seeds done. Setting: ResNet-", base.model().depth(),
+      " width x", base.model().width_multiplier(), ", ", base.optim().epochs(), " epochs, batch ",
+      base.optim().batch_size(), ", ", TrainImagesPerEpoch(base), " training images per epoch; the full base config ",
+      "is in `configs/tables/", absl::AsciiStrToLower(tier), "/", table.table(), ".pbtxt`.\n\n");
+
+  // Our table: one row per series, one column per configured axis value.
+  std::vector<double> columns;
+  for (const Cell& c : cells) {
+    if (std::find(columns.begin(), columns.end(), c.value) == columns.end()) columns.push_back(c.value);
+  }
+  std::sort(columns.begin(), columns.end());
+  auto header = [&]() {
+    std::string h = absl::StrCat("| ", table.axis_label(), " |");
+    std::string rule = "| --- |";
+    for (double v : columns) {
+      absl::StrAppend(&h, " ", Value(v), " |");
+      rule += " --- |";
+    }
+    return absl::StrCat(h, "\n", rule, "\n");
+  };
+  std::vector<std::string> series_order;
+  for (const Cell& c : cells) {
+    if (std::find(series_order.begin(), series_order.end(), c.series_id) == series_order.end())
+      series_order.push_back(c.series_id);
+  }
+  auto row = [&](const std::string& series, auto&& text) {
+    std::string label;
+    std::map<double, std::string> by_value;
+    for (const Cell& c : cells) {
+      if (c.series_id != series) continue;
+      label = c.series_label;
+      by_value[c.value] = text(c);
+    }
+    std::string r = absl::StrCat("| ", label, " |");
+    for (double v : columns) absl::StrAppend(&r, " ", by_value.count(v) ? by_value[v] : "", " |");
+    return r + "\n";
+  };
+  absl::StrAppend(&md, "## Ours (measured)\n\n", header());
+  for (const std::string& s : series_order) {
+    absl::StrAppend(&md, row(s, [](const Cell& c) -> std::string {
+      if (c.runs_done == 0) return "not run";
+      std::string text = Describe(c);
+      if (c.runs_done < c.runs_planned) absl::StrAppend(&text, " (", c.runs_done, "/", c.runs_planned, " seeds)");
+      return text;
+    }));
+  }
+  absl::StrAppend(&md, "\nFinal-epoch pretext (K+1)-way top-1 and loss, for reference:\n\n", header());
+  for (const std::string& s : series_order) {
+    absl::StrAppend(&md, row(s, [](const Cell& c) -> std::string {
+      if (c.runs_done == 0) return "";
+      if (c.diverged == c.runs_done) return "diverged";
+      return absl::StrFormat("%.1f%% / %.2f", c.pretext_top1, c.loss);
+    }));
+  }
+
+  bool any_published = false;
+  for (const Cell& c : cells) any_published = any_published || !std::isnan(c.published);
+  if (any_published) {
+    absl::StrAppend(&md, "\n## Published (not ours)\n\n", table.published_source(), "\n\n", header());
+    for (const std::string& s : series_order) {
+      absl::StrAppend(&md, row(s, [](const Cell& c) { return Number(c.published); }));
+    }
+  }
+  if (!plot_file.empty()) {
+    absl::StrAppend(&md, "\n## Plot (ours)\n\n![", table.title(), "](", plot_file, ")\n");
+  }
+  absl::StrAppend(&md, "\n## The paper's findings, checked on our runs\n\n");
+  for (const Finding& f : findings) {
+    absl::StrAppend(&md, "- **", VerdictName(f.verdict), "**: ", f.claim, ". ", f.evidence, ".\n");
+  }
+  absl::StrAppend(&md, "\n## Runs\n\n| run | state | ", metric,
+                  " | pretext top-1 | loss | epochs | wall | img/s | config hash | commit | device | record |\n",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (const PlannedRun& run : runs) {
+    if (run.state != RunState::kDone) {
+      absl::StrAppend(&md, "| ", run.name, " | ", RunStateName(run.state), " | | | | | | | ", run.config_hash,
+                      " | | | |\n");
+      continue;
+    }
+    const config::RunRecord& r = *run.record;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    absl::StrAppend(&md, absl::StrFormat("| %s | %s | %s | %s | %s | %.0f | %s | %.0f | %s | %s | %s x%d | %s |\n",
+                                         run.name, Metric(r, "diverged", 0) > 0 ? "diverged" : "done",
+                                         Number(Metric(r, metric, nan)), Number(Metric(r, "pretext_top1", nan)),
+                                         absl::StrFormat("%.3f", Metric(r, "loss", nan)), Metric(r, "epochs", 0),
+                                         Seconds(r.wall_seconds()), Metric(r, "images_per_second", 0),
+                                         r.config_hash(), r.git_commit(), r.device(), r.threads(),
+                                         absl::StrCat("runs/", fs::path(run.record_path).filename().string())));
+  }
+  return md;
+}
+
+absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>& cells, const std::string& metric,
+                       const std::string& png_path) {
+  const std::string data_path = png_path + ".dat";
+  const std::string script_path = png_path + ".gp";
+  std::vector<std::string> series_order;
+  for (const Cell& c : cells) {
+    if (std::find(series_order.begin(), series_order.end(), c.series_id) == series_order.end())
+      series_order.push_back(c.series_id);
+  }
+  // Categorical axes (momentum, shuffle on/off) plot at positions 0, 1, 2 ... with the values as labels.
+  std::vector<double> categories;
+  for (const Cell& c : cells) {
+    if (std::find(categories.begin(), categories.end(), c.plot_value) == categories.end())
+      categories.push_back(c.plot_value);
+  }
+  std::sort(categories.begin(), categories.end());
+  auto position = [&](double v) {
+    if (table.log_axis()) return v;
+    return static_cast<double>(std::find(categories.begin(), categories.end(), v) - categories.begin());
+  };
+  std::ofstream data(data_path);
+  std::vector<std::string> plots;
+  int block = 0;
+  for (const std::string& s : series_order) {
+    std::string label;
+    int points = 0;
+    for (const Cell& c : cells) {
+      if (c.series_id != s || c.runs_done == 0 || std::isnan(c.mean)) continue;
+      label = c.series_label;
+      data << absl::StrFormat("%.8g %.4f %.4f\n", position(c.plot_value), c.mean, c.spread);
+      ++points;
+    }
+    if (points == 0) continue;
+    data << "\n\n";
+    plots.push_back(absl::StrFormat("'%s' index %d using 1:2:3 with yerrorlines linewidth 2 pointtype 7 title '%s'",
+                                    data_path, block++, label));
+  }
+  data.close();
+  if (plots.empty()) return absl::FailedPreconditionError("no finished runs to plot yet");
+  std::ofstream script(script_path);
+  script << "set terminal pngcairo size 900,560 font 'sans,11'\n"
+         << "set output '" << png_path << "'\n"
+         << "set title '" << table.title() << " (ours, " << config::Tier_Name(table.tier()) << " tier)'\n"
+         << "set xlabel '" << table.axis_label() << "'\n"
+         << "set ylabel '" << metric << " (%)'\n"
+         << "set grid\nset key bottom right\n";
+  if (table.log_axis()) {
+    script << "set logscale x 2\nset xtics (";
+    for (size_t i = 0; i < categories.size(); ++i)
+      script << (i ? ", " : "") << "'" << Value(categories[i]) << "' " << categories[i];
+    script << ")\nset xrange [" << categories.front() / 1.5 << ":" << categories.back() * 1.5 << "]\n";
+  } else {
+    script << "set xtics (";
+    for (size_t i = 0; i < categories.size(); ++i) script << (i ? ", " : "") << "'" << Value(categories[i]) << "' " << i;
+    script << ")\nset xrange [-0.5:" << categories.size() - 0.5 << "]\n";
+  }
+  script << "plot " << absl::StrJoin(plots, ", ") << "\n";
+  script.close();
+  const std::string command = absl::StrCat("gnuplot '", script_path, "' 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return absl::InternalError("cannot start gnuplot");
+  std::string output;
+  char buffer[256];
+  while (fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
+  const int rc = pclose(pipe);
+  std::error_code ec;
+  fs::remove(data_path, ec);
+  fs::remove(script_path, ec);
+  if (rc != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "gnuplot failed (exit ", rc, ") writing ", png_path, ": ", output,
+        " (tools/setup.sh installs Debian's gnuplot-nox)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace moco

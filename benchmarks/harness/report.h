@@ -1,0 +1,75 @@
+// Turning a table's result records into its report: aggregates over seeds, the paper's
+// findings checked one by one, a Markdown table with the published numbers beside ours (never
+// mixed with them), and a plot through gnuplot.
+//
+//   std::vector<Cell> cells = Aggregate(runs, "knn_top1");
+//   std::vector<Finding> findings = CheckFindings(table, cells);
+//   std::string markdown = RenderReport(table, runs, cells, findings, "queue_size.png");
+//   MOCO_RETURN_IF_ERROR(WritePlot(table, cells, "reports/cpu/queue_size.png"));
+#ifndef MOCO_BENCHMARKS_HARNESS_REPORT_H_
+#define MOCO_BENCHMARKS_HARNESS_REPORT_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "benchmarks/harness/plan.h"
+#include "configs/table.pb.h"
+
+namespace moco {
+
+// One point of a series, over its seeds: the mean and the spread (half the range between the
+// lowest and the highest seed) of the table's metric, and of the pretext numbers.
+struct Cell {
+  std::string series_id;
+  std::string series_label;
+  std::string mechanism;  // "moco", "memory_bank", "end_to_end" or "supervised"
+  double value = 0;       // axis value as configured
+  double plot_value = 0;  // axis value on the plot
+  double published = 0;   // NaN where the paper has none
+  int runs_done = 0;
+  int runs_planned = 0;
+  int diverged = 0;       // runs stopped by a non-finite loss
+  double mean = 0;        // of `metric`, over the done runs that did not diverge
+  double spread = 0;      // half of (max - min)
+  double pretext_top1 = 0;  // mean final-epoch pretext accuracy
+  double loss = 0;          // mean final-epoch loss
+  double chance_loss = 0;   // ln(negatives + 1): the loss of a model that learned nothing
+  double random_init = 0;   // mean metric of the same encoder at initialisation (kNN only)
+};
+
+// Cells in table order (series, then values). `metric` names a metric in the records.
+std::vector<Cell> Aggregate(const std::vector<PlannedRun>& runs, const std::string& metric);
+
+enum class Verdict { kHolds, kDoesNotHold, kNotTested };
+const char* VerdictName(Verdict verdict);
+
+struct Finding {
+  std::string claim;     // the paper's finding
+  Verdict verdict = Verdict::kNotTested;
+  std::string evidence;  // the numbers behind the verdict, or what is missing
+};
+
+// The paper's findings this table can test, each from the cells (only points whose every
+// planned run is done count):
+// - momentum: m = 0 fails; the best m is >= 0.99.
+// - queue_size: MoCo does not fall as K grows (within the seed spread); MoCo >= memory bank at
+//   every K; end-to-end tracks MoCo at the K it reaches (within 2 points or the spread).
+// - shuffle_bn: without shuffle BN the pretext accuracy rises and the kNN/linear accuracy falls.
+std::vector<Finding> CheckFindings(const config::TableConfig& table, const std::vector<Cell>& cells);
+
+// The report: title, how it was made, our table (mean ± spread, n seeds), the published table
+// (labelled as such), the plot (when `plot_file` is not empty), the findings, and per-run rows
+// with provenance.
+std::string RenderReport(const config::TableConfig& table, const std::vector<PlannedRun>& runs,
+                         const std::vector<Cell>& cells, const std::vector<Finding>& findings,
+                         const std::string& metric, const std::string& plot_file);
+
+// A PNG of the metric against the axis, one line per series with error bars, through gnuplot
+// (Debian's gnuplot-nox, installed by tools/setup.sh); log scale when the table says so.
+absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>& cells, const std::string& metric,
+                       const std::string& png_path);
+
+}  // namespace moco
+
+#endif  // MOCO_BENCHMARKS_HARNESS_REPORT_H_

@@ -1,0 +1,374 @@
+// Reproduces a table of the paper from real training runs: plans the sweep of
+// configs/tables/<tier>/<table>.pbtxt, runs what has no result record yet (resuming an
+// interrupted run from its checkpoint), and writes reports/<tier>/<table>.md with its plot.
+//
+//   bazel run //benchmarks:reproduce -- --table=queue_size --tier=smoke
+//   bazel run //benchmarks:reproduce -- --table=all --tier=all --dry_run     # plans and time estimates
+//   bazel run //benchmarks:reproduce -- --table=momentum --tier=cpu --max_runs=2   # a piece of a sweep
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "benchmarks/harness/plan.h"
+#include "benchmarks/harness/report.h"
+#include "configs/config.h"
+#include "moco/common/record.h"
+#include "moco/common/status.h"
+#include "moco/distributed/worker_launcher.h"
+#include "moco/train/trainer.h"
+
+ABSL_FLAG(std::string, table, "queue_size", "queue_size, momentum, shuffle_bn, or all.");
+ABSL_FLAG(std::string, tier, "smoke", "smoke, cpu, gpu, paper, or all (all: only with --dry_run).");
+ABSL_FLAG(bool, dry_run, false, "Print the plan with an estimated time per run; run nothing.");
+ABSL_FLAG(std::string, runs, "", "Comma-separated run names: run only these (others are planned, not run).");
+ABSL_FLAG(int, max_runs, 0, "Run at most this many missing runs, then write the report (0: all).");
+ABSL_FLAG(bool, report_only, false, "Write the report from the records there are; run nothing.");
+ABSL_FLAG(int, threads, -1, "Intra-op threads per run (overrides run.threads; 0: one per core).");
+ABSL_FLAG(std::string, reports_dir, "", "Where records and reports go (default: <workspace>/reports).");
+ABSL_FLAG(std::string, runs_dir, "", "Where run checkpoints go (default: <workspace>/runs/<tier>).");
+ABSL_FLAG(std::string, metric, "knn_top1", "The record metric the tables report.");
+ABSL_FLAG(int, nproc_per_node, 1,
+          "Train each run with this many processes on this machine (the paper tier: 8 GPUs, shuffle BN across "
+          "them). Every process plans the same sweep; rank 0 alone writes records and reports.");
+
+namespace moco {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kTables = {"queue_size", "momentum", "shuffle_bn"};
+const std::vector<std::string> kTiers = {"smoke", "cpu", "gpu", "paper"};
+
+// Under several processes (--nproc_per_node or torchrun) only rank 0 writes.
+bool Lead() {
+  const char* rank = std::getenv("RANK");
+  return rank == nullptr || std::string(rank) == "0";
+}
+
+std::string Workspace() {
+  const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  return workspace != nullptr ? workspace : fs::current_path().string();
+}
+
+std::string Hms(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
+  return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+}
+
+std::vector<std::string> Expand(const std::string& value, const std::vector<std::string>& all, const char* what) {
+  if (value == "all") return all;
+  return {value};
+}
+
+// Holds an exclusive lock on reports/<tier>/.lock for the life of the process, so that two
+// invocations cannot write the same records at once.
+class ReportsLock {
+ public:
+  absl::Status Acquire(const std::string& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    path_ = (fs::path(dir) / ".lock").string();
+    fd_ = open(path_.c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd_ < 0) return absl::PermissionDeniedError(absl::StrCat("cannot open lock file ", path_));
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char holder[64] = {0};
+      const ssize_t n = pread(fd_, holder, sizeof(holder) - 1, 0);
+      return absl::UnavailableError(absl::StrCat(
+          "another reproduce (pid ", n > 0 ? std::string(holder, n) : "unknown", ") is writing ", dir,
+          "; wait for it to finish, or use another --reports_dir"));
+    }
+    const std::string pid = absl::StrCat(getpid());
+    if (ftruncate(fd_, 0) != 0 || pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      return absl::InternalError(absl::StrCat("cannot write ", path_));
+    }
+    return absl::OkStatus();
+  }
+  ~ReportsLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+struct TableJob {
+  std::string table_name;
+  std::string tier;
+  config::TableConfig table;
+  std::string records_dir;
+  std::string runs_dir;
+  std::string report_dir;
+};
+
+absl::StatusOr<TableJob> MakeJob(const std::string& table_name, const std::string& tier) {
+  TableJob job;
+  job.table_name = table_name;
+  job.tier = tier;
+  const std::string path = absl::StrCat("configs/tables/", tier, "/", table_name, ".pbtxt");
+  MOCO_ASSIGN_OR_RETURN(job.table, LoadTable(path));
+  const std::string reports =
+      absl::GetFlag(FLAGS_reports_dir).empty() ? (fs::path(Workspace()) / "reports").string() : absl::GetFlag(FLAGS_reports_dir);
+  job.report_dir = (fs::path(reports) / tier).string();
+  job.records_dir = (fs::path(job.report_dir) / "runs").string();
+  job.runs_dir = absl::GetFlag(FLAGS_runs_dir).empty() ? (fs::path(Workspace()) / "runs" / tier).string()
+                                                       : absl::GetFlag(FLAGS_runs_dir);
+  return job;
+}
+
+void PrintPlan(const TableJob& job, const std::vector<PlannedRun>& runs) {
+  double total = 0, remaining = 0;
+  int missing = 0;
+  std::cout << absl::StrFormat("%s / %s: %d runs (%s)\n", job.tier, job.table_name, runs.size(),
+                               job.table.title());
+  for (const PlannedRun& run : runs) {
+    const double seconds = EstimateSeconds(job.table, run, runs);
+    total += seconds;
+    if (run.state != RunState::kDone) {
+      remaining += seconds;
+      ++missing;
+    }
+    std::cout << absl::StrFormat("  %-28s %-7s %s  %s %s, %lld epochs x %lld images  hash %s\n", run.name,
+                                 RunStateName(run.state), seconds > 0 ? Hms(seconds) : "  ?    ",
+                                 run.state == RunState::kDone ? "took" : "est.", run.series_label,
+                                 static_cast<long long>(run.config.optim().epochs()),
+                                 static_cast<long long>(TrainImagesPerEpoch(run.config)), run.config_hash);
+  }
+  std::cout << absl::StrFormat("  => %d to run, about %s left (%s for the whole table)\n", missing, Hms(remaining),
+                               Hms(total));
+}
+
+absl::Status WriteReport(const TableJob& job) {
+  MOCO_ASSIGN_OR_RETURN(std::vector<PlannedRun> runs, PlanTable(job.table, job.records_dir, job.runs_dir));
+  const std::string metric = absl::GetFlag(FLAGS_metric);
+  const std::vector<Cell> cells = Aggregate(runs, metric);
+  const std::vector<Finding> findings = CheckFindings(job.table, cells);
+  const std::string png = absl::StrCat(job.table_name, ".png");
+  const absl::Status plotted = WritePlot(job.table, cells, metric, (fs::path(job.report_dir) / png).string());
+  if (!plotted.ok()) std::cerr << "reproduce: no plot: " << plotted.message() << "\n";
+  const std::string md = RenderReport(job.table, runs, cells, findings, metric, plotted.ok() ? png : "");
+  const std::string md_path = (fs::path(job.report_dir) / (job.table_name + ".md")).string();
+  std::ofstream out(md_path, std::ios::trunc);
+  out << md;
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", md_path));
+  std::cout << "reproduce: wrote " << md_path << "\n";
+  for (const Finding& f : findings) std::cout << "  [" << VerdictName(f.verdict) << "] " << f.claim << "\n";
+  return absl::OkStatus();
+}
+
+// reports/README.md: every report there is, with how it was made.
+absl::Status WriteIndex(const std::string& reports_dir) {
+  std::string md =
+      "# Reports\n\nEvery file here is generated; nothing is typed in by hand. Each table report is written by\n"
+      "`bazel run //benchmarks:reproduce -- --table=<table> --tier=<tier>` from the result records in\n"
+      "`<tier>/runs/` (one JSON record per training run: metrics, the config and its hash, git commit,\n"
+      "LibTorch version, device, threads, wall time, seed). A run whose record exists is not run again\n"
+      "unless its config changes. Published numbers appear only in sections labelled published.\n\n"
+      "| tier | report | runs done |\n| --- | --- | --- |\n";
+  for (const std::string& tier : kTiers) {
+    for (const std::string& table : kTables) {
+      const fs::path report = fs::path(reports_dir) / tier / (table + ".md");
+      if (!fs::exists(report)) continue;
+      auto job = MakeJob(table, tier);
+      std::string done = "?";
+      if (job.ok()) {
+        auto runs = PlanTable(job->table, job->records_dir, job->runs_dir);
+        if (runs.ok()) {
+          int n = 0;
+          for (const auto& r : *runs) n += r.state == RunState::kDone;
+          done = absl::StrCat(n, " / ", runs->size());
+        }
+      }
+      absl::StrAppend(&md, "| ", tier, " | [", table, "](", tier, "/", table, ".md) | ", done, " |\n");
+    }
+  }
+  if (fs::exists(fs::path(reports_dir) / "benchmarks.md")) {
+    absl::StrAppend(&md, "\nThroughput and micro-benchmarks: [benchmarks.md](benchmarks.md) (`bazel run //benchmarks:report`).\n");
+  }
+  const std::string path = (fs::path(reports_dir) / "README.md").string();
+  std::ofstream out(path, std::ios::trunc);
+  out << md;
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+// Trains one run and writes its record; a run stopped by a non-finite loss gets a record that
+// says it diverged (that is a result, e.g. for m = 0), any other failure stops the sweep.
+absl::Status RunOne(const PlannedRun& run) {
+  config::ExperimentConfig config = run.config;
+  if (absl::GetFlag(FLAGS_threads) >= 0) config.mutable_run()->set_threads(absl::GetFlag(FLAGS_threads));
+  TrainOptions options;
+  options.resume = true;
+  options.log = Lead() ? &std::cout : nullptr;
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<TrainResult> result = Train(config, options);
+  config::RunRecord record;
+  if (result.ok()) {
+    record = result->record;
+    if (!result->finished) return absl::InternalError(absl::StrCat(run.name, " stopped before its last epoch"));
+  } else if (absl::IsDataLoss(result.status())) {
+    record.set_kind("pretrain");
+    record.set_config(ToText(Resolve(config)));
+    record.set_config_hash(ConfigHash(ConfigIdentity(config)));
+    record.set_seed(static_cast<int64_t>(run.seed));
+    (*record.mutable_metrics())["diverged"] = 1;
+    (*record.mutable_metrics())["loss"] = std::numeric_limits<double>::quiet_NaN();
+    record.set_wall_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    record.set_note(std::string(result.status().message()));
+    FillProvenance(&record);
+    std::cout << "reproduce: " << run.name << " diverged: " << result.status().message() << "\n";
+  } else {
+    return absl::Status(result.status().code(), absl::StrCat(run.name, ": ", result.status().message()));
+  }
+  record.set_name(run.name);
+  if (record.config_hash() != run.config_hash) {
+    return absl::InternalError(absl::StrCat(run.name, ": the trainer's config hash ", record.config_hash(),
+                                            " differs from the plan's ", run.config_hash));
+  }
+  if (!Lead()) return absl::OkStatus();
+  return WriteRecord(run.record_path, record);
+}
+
+absl::Status RunTable(TableJob& job) {
+  ReportsLock lock;
+  if (Lead()) MOCO_RETURN_IF_ERROR(lock.Acquire(job.report_dir));
+  std::set<std::string> ran_here;  // other ranks do not wait for rank 0's records to appear
+  const std::string only_flag = absl::GetFlag(FLAGS_runs);
+  std::set<std::string> only;
+  for (absl::string_view name : absl::StrSplit(only_flag, ',', absl::SkipEmpty())) only.insert(std::string(name));
+  const int max_runs = absl::GetFlag(FLAGS_max_runs);
+  int ran = 0;
+  const auto sweep_start = std::chrono::steady_clock::now();
+  while (!absl::GetFlag(FLAGS_report_only)) {
+    // Re-plan before every run: a finished run may complete another point of this table.
+    MOCO_ASSIGN_OR_RETURN(std::vector<PlannedRun> runs, PlanTable(job.table, job.records_dir, job.runs_dir));
+    std::vector<const PlannedRun*> todo;
+    for (const PlannedRun& run : runs) {
+      if (run.state != RunState::kDone && !ran_here.count(run.name) && (only.empty() || only.count(run.name))) {
+        todo.push_back(&run);
+      }
+    }
+    if (ran == 0) {
+      if (todo.empty()) {
+        std::cout << absl::StrFormat("reproduce: %s / %s: every selected run has a record; nothing to run\n",
+                                     job.tier, job.table_name);
+      } else {
+        PrintPlan(job, runs);
+      }
+    }
+    if (todo.empty() || (max_runs > 0 && ran >= max_runs)) break;
+    double left = 0;
+    for (const PlannedRun* run : todo) left += EstimateSeconds(job.table, *run, runs);
+    const PlannedRun& next = *todo.front();
+    std::cout << absl::StrFormat("\nreproduce: [%s / %s] run %s (%d left, about %s; %s elapsed)\n", job.tier,
+                                 job.table_name, next.name, todo.size(), Hms(left),
+                                 Hms(std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start)
+                                         .count()));
+    std::cout.flush();
+    MOCO_RETURN_IF_ERROR(RunOne(next));
+    ran_here.insert(next.name);
+    ++ran;
+    if (Lead()) MOCO_RETURN_IF_ERROR(WriteReport(job));  // progress shows in the report as runs finish
+  }
+  if (Lead()) MOCO_RETURN_IF_ERROR(WriteReport(job));
+  return absl::OkStatus();
+}
+
+int Main() {
+  const std::string tier_flag = absl::AsciiStrToLower(absl::GetFlag(FLAGS_tier));
+  const std::string table_flag = absl::GetFlag(FLAGS_table);
+  const bool dry = absl::GetFlag(FLAGS_dry_run);
+  if (tier_flag == "all" && !dry) {
+    std::cerr << "reproduce: error: --tier=all is only for --dry_run; name one tier to run\n";
+    return 1;
+  }
+  auto check = [](const std::string& value, const std::vector<std::string>& allowed, const char* flag) {
+    if (value == "all" || std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return true;
+    std::cerr << "reproduce: error: --" << flag << "=" << value << " is not one of " << absl::StrJoin(allowed, ", ")
+              << ", all\n";
+    return false;
+  };
+  if (!check(tier_flag, kTiers, "tier") || !check(table_flag, kTables, "table")) return 1;
+  for (const std::string& tier : Expand(tier_flag, kTiers, "tier")) {
+    for (const std::string& table : Expand(table_flag, kTables, "table")) {
+      absl::StatusOr<TableJob> job = MakeJob(table, tier);
+      if (!job.ok()) {
+        std::cerr << "reproduce: error: " << job.status().message() << "\n";
+        return 1;
+      }
+      absl::Status status;
+      if (dry) {
+        absl::StatusOr<std::vector<PlannedRun>> runs = PlanTable(job->table, job->records_dir, job->runs_dir);
+        if (!runs.ok()) {
+          status = runs.status();
+        } else {
+          PrintPlan(*job, *runs);
+        }
+      } else {
+        status = RunTable(*job);
+      }
+      if (!status.ok()) {
+        std::cerr << "reproduce: error: " << status.message() << "\n";
+        return 1;
+      }
+    }
+  }
+  if (!dry && Lead()) {
+    const std::string reports = absl::GetFlag(FLAGS_reports_dir).empty() ? (fs::path(Workspace()) / "reports").string()
+                                                                         : absl::GetFlag(FLAGS_reports_dir);
+    if (absl::Status s = WriteIndex(reports); !s.ok()) {
+      std::cerr << "reproduce: error: " << s.message() << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace moco
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Reproduces the paper's queue-size table (Figure 3), momentum table and shuffle-BN ablation from\n"
+      "real training runs: plans the sweep of configs/tables/<tier>/<table>.pbtxt, runs every run that\n"
+      "has no result record in reports/<tier>/runs/ (resuming interrupted ones from runs/<tier>/), and\n"
+      "writes reports/<tier>/<table>.md with a plot and the paper's findings checked.\n"
+      "Usage: reproduce --table=queue_size|momentum|shuffle_bn|all --tier=smoke|cpu|gpu|paper\n"
+      "                 [--dry_run] [--max_runs=N] [--runs=NAME,...] [--report_only] [--threads=N]");
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    std::cerr << "reproduce: error: unexpected argument '" << rest[1] << "'\n";
+    return 1;
+  }
+  const int nproc = absl::GetFlag(FLAGS_nproc_per_node);
+  if (nproc > 1 && std::getenv("RANK") == nullptr && !absl::GetFlag(FLAGS_dry_run)) {
+    // Run this same command as `nproc` workers that train every run together.
+    std::vector<std::string> worker_argv = {std::filesystem::read_symlink("/proc/self/exe").string()};
+    for (int i = 1; i < argc; ++i) worker_argv.push_back(argv[i]);
+    worker_argv.push_back("--nproc_per_node=1");
+    const absl::Status status = moco::LaunchWorkers(nproc, worker_argv);
+    if (!status.ok()) std::cerr << "reproduce: error: " << status.message() << "\n";
+    return status.ok() ? 0 : 1;
+  }
+  return moco::Main();
+}

@@ -1,0 +1,526 @@
+#include "eval/detection/detection.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/headeronly/version.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/optim/sgd.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "configs/config.h"
+#include "eval/detection/draw.h"
+#include "moco/augment/augment.h"
+#include "moco/common/paths.h"
+#include "moco/common/record.h"
+#include "moco/common/status.h"
+#include "moco/data/decode.h"
+#include "moco/train/checkpoint.h"
+
+namespace moco {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using config::DetectionEvalConfig;
+
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+std::string Duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
+  if (s >= 3600) return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+  return absl::StrFormat("%d:%02d", s / 60, s % 60);
+}
+
+// detectron2's ResizeShortestEdge: (height, width) with the shorter side min_size, unless
+// the longer would then exceed max_size.
+std::array<int64_t, 2> ResizedSize(int64_t height, int64_t width, int min_size, int max_size) {
+  double scale = static_cast<double>(min_size) / std::min(height, width);
+  if (std::max(height, width) * scale > max_size) scale = static_cast<double>(max_size) / std::max(height, width);
+  return {static_cast<int64_t>(height * scale + 0.5), static_cast<int64_t>(width * scale + 0.5)};
+}
+
+int64_t RoundUp(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+bool HasObject(const DetectionImage& image) {
+  return std::any_of(image.boxes.begin(), image.boxes.end(), [](const GroundTruthBox& b) { return !b.crowd; });
+}
+
+std::vector<double> Doubles(const google::protobuf::RepeatedField<float>& values) {
+  return std::vector<double>(values.begin(), values.end());
+}
+
+}  // namespace
+
+FasterRcnnOptions FasterRcnnOptionsFor(const DetectionEvalConfig& d, int num_classes) {
+  FasterRcnnOptions options(num_classes);
+  if (d.anchor_sizes_size() > 0) options.anchor_sizes(Doubles(d.anchor_sizes()));
+  if (d.aspect_ratios_size() > 0) options.aspect_ratios(Doubles(d.aspect_ratios()));
+  options.rpn_pre_nms_top_n_train(d.rpn_pre_nms_top_n_train())
+      .rpn_post_nms_top_n_train(d.rpn_post_nms_top_n_train())
+      .rpn_pre_nms_top_n_test(d.rpn_pre_nms_top_n_test())
+      .rpn_post_nms_top_n_test(d.rpn_post_nms_top_n_test())
+      .rpn_nms_threshold(d.rpn_nms_threshold())
+      .rpn_batch_size_per_image(d.rpn_batch_size_per_image())
+      .rpn_positive_fraction(d.rpn_positive_fraction())
+      .rpn_foreground_iou(d.rpn_foreground_iou())
+      .rpn_background_iou(d.rpn_background_iou())
+      .rpn_smooth_l1_beta(d.rpn_smooth_l1_beta())
+      .roi_batch_size_per_image(d.roi_batch_size_per_image())
+      .roi_positive_fraction(d.roi_positive_fraction())
+      .roi_foreground_iou(d.roi_foreground_iou())
+      .roi_smooth_l1_beta(d.roi_smooth_l1_beta())
+      .pooler_resolution(d.pooler_resolution())
+      .pooler_sampling_ratio(d.pooler_sampling_ratio())
+      .score_threshold(d.score_threshold())
+      .nms_threshold(d.nms_threshold())
+      .detections_per_image(d.detections_per_image())
+      .bn(d.bn() == DetectionEvalConfig::FROZEN ? DetectorBatchNorm::kFrozen : DetectorBatchNorm::kTrained);
+  return options;
+}
+
+absl::StatusOr<DetectionDataset> LoadDetectionSplit(const DetectionEvalConfig& d, bool train) {
+  const std::string root = DataPath(d.root());
+  const std::string& split = train ? d.train_split() : d.test_split();
+  absl::StatusOr<DetectionDataset> data;
+  switch (d.dataset()) {
+    case DetectionEvalConfig::PENN_FUDAN:
+      data = ReadPennFudanDetection(root, train ? PennFudanSplit::kTrain : PennFudanSplit::kTest);
+      break;
+    case DetectionEvalConfig::VOC:
+      data = ReadVoc(root, split);
+      break;
+    case DetectionEvalConfig::COCO_JSON: {
+      const std::filesystem::path base(root);
+      data = ReadCocoJson((base / split).string(), (base / (train ? d.train_images() : d.test_images())).string());
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("eval.detection.dataset: unsupported value ", DetectionEvalConfig::Dataset_Name(d.dataset())));
+  }
+  if (!data.ok()) {
+    return absl::Status(data.status().code(), absl::StrCat("eval.detection (root ", root, ", ",
+                                                           train ? "train" : "test", " split): ",
+                                                           data.status().message()));
+  }
+  if (data->images.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("eval.detection: the ", train ? "train" : "test", " split of ", root, " has no images"));
+  }
+  return data;
+}
+
+ResNet SingleSplitCopy(const ResNet& encoder) {
+  ResNetOptions options = encoder->options();
+  options.bn_splits(1);
+  ResNet copy(options);
+  at::NoGradGuard no_grad;
+  auto source_parameters = encoder->named_parameters();
+  for (auto& item : copy->named_parameters()) item.value().copy_(source_parameters[item.key()]);
+  auto source_buffers = encoder->named_buffers();
+  for (auto& item : copy->named_buffers()) item.value().copy_(source_buffers[item.key()]);
+  return copy;
+}
+
+DetectionPreprocessing PreprocessingFor(const config::ExperimentConfig& config, const FasterRcnnC4Impl& model) {
+  DetectionPreprocessing preprocessing;
+  if (config.data().augmentation() == config::DataConfig::CIFAR) {
+    preprocessing.mean = kCifar10Mean;
+    preprocessing.stddev = kCifar10Stddev;
+  } else {
+    preprocessing.mean = kImageNetMean;
+    preprocessing.stddev = kImageNetStddev;
+  }
+  preprocessing.max_size = config.eval().detection().max_size();
+  preprocessing.size_divisibility = model.feature_stride();
+  return preprocessing;
+}
+
+absl::StatusOr<DecodedImages> DecodeImages(const DetectionDataset& data, const std::vector<int>& indices) {
+  DecodedImages decoded;
+  decoded.pixels.resize(data.images.size());
+  std::vector<absl::Status> statuses(indices.size());
+  at::parallel_for(0, static_cast<int64_t>(indices.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const DetectionImage& entry = data.images.at(indices[k]);
+      absl::StatusOr<Image> image = ReadImage(entry.path);
+      if (!image.ok()) {
+        statuses[k] = image.status();
+        continue;
+      }
+      if (image->width != entry.width || image->height != entry.height) {
+        statuses[k] = absl::DataLossError(absl::StrCat(entry.path, ": image is ", image->width, " x ", image->height,
+                                                       ", its annotation says ", entry.width, " x ", entry.height));
+        continue;
+      }
+      at::Tensor hwc = at::from_blob(image->pixels.data(), {image->height, image->width, 3}, at::kByte);
+      decoded.pixels[indices[k]] = hwc.permute({2, 0, 1}).contiguous();  // 3 x H x W
+    }
+  });
+  for (const absl::Status& status : statuses) MOCO_RETURN_IF_ERROR(status);
+  return decoded;
+}
+
+DetectorBatch MakeDetectorBatch(const DetectionDataset& data, const std::vector<int>& image_indices,
+                                const std::vector<at::Tensor>& pixels, const std::vector<int>& min_sizes,
+                                const std::vector<bool>& flips, const DetectionPreprocessing& preprocessing) {
+  const size_t n = image_indices.size();
+  TORCH_CHECK(pixels.size() == n && min_sizes.size() == n && flips.size() == n, "MakeDetectorBatch: ", n, " images, ",
+              pixels.size(), " pixel tensors, ", min_sizes.size(), " sizes, ", flips.size(), " flips");
+  const at::Tensor mean = at::tensor(std::vector<float>(preprocessing.mean.begin(), preprocessing.mean.end())).view({3, 1, 1});
+  const at::Tensor stddev =
+      at::tensor(std::vector<float>(preprocessing.stddev.begin(), preprocessing.stddev.end())).view({3, 1, 1});
+  DetectorBatch batch;
+  std::vector<at::Tensor> resized;
+  int64_t max_h = 0, max_w = 0;
+  for (size_t k = 0; k < n; ++k) {
+    const at::Tensor& original = pixels[k];  // 3 x H x W uint8
+    const int64_t h = original.size(1), w = original.size(2);
+    const auto [new_h, new_w] = ResizedSize(h, w, min_sizes[k], preprocessing.max_size);
+    at::Tensor x = original.unsqueeze(0).to(at::kFloat).div_(255.0);
+    if (new_h != h || new_w != w) x = at::_upsample_bilinear2d_aa(x, {new_h, new_w}, /*align_corners=*/false);
+    x = x.squeeze(0);
+    if (flips[k]) x = x.flip({2});
+    resized.push_back(x.sub_(mean).div_(stddev));
+    batch.image_sizes.push_back({new_h, new_w});
+    const double sx = static_cast<double>(new_w) / w, sy = static_cast<double>(new_h) / h;
+    batch.scales.push_back({sx, sy});
+    std::vector<float> boxes;
+    std::vector<int64_t> labels;
+    for (const GroundTruthBox& box : data.images.at(image_indices[k]).boxes) {
+      if (box.crowd) continue;
+      float x1 = static_cast<float>(box.x1 * sx), x2 = static_cast<float>(box.x2 * sx);
+      if (flips[k]) std::tie(x1, x2) = std::make_pair(new_w - x2, new_w - x1);
+      boxes.insert(boxes.end(), {x1, static_cast<float>(box.y1 * sy), x2, static_cast<float>(box.y2 * sy)});
+      labels.push_back(box.label);
+    }
+    const int64_t g = static_cast<int64_t>(labels.size());
+    batch.targets.push_back({at::tensor(boxes).view({g, 4}), at::tensor(labels).view({g})});
+    max_h = std::max(max_h, new_h);
+    max_w = std::max(max_w, new_w);
+  }
+  max_h = RoundUp(max_h, preprocessing.size_divisibility);
+  max_w = RoundUp(max_w, preprocessing.size_divisibility);
+  batch.images = at::zeros({static_cast<int64_t>(n), 3, max_h, max_w});
+  for (size_t k = 0; k < n; ++k) {
+    batch.images[k].slice(1, 0, resized[k].size(1)).slice(2, 0, resized[k].size(2)).copy_(resized[k]);
+  }
+  return batch;
+}
+
+double DetectionLearningRate(const DetectionEvalConfig& d, int64_t iteration, int64_t schedule_iterations) {
+  double lr = d.lr();
+  if (iteration < d.warmup_iterations()) {
+    const double alpha = static_cast<double>(iteration) / d.warmup_iterations();
+    lr *= d.warmup_factor() * (1.0 - alpha) + alpha;
+  }
+  if (iteration >= std::llround(schedule_iterations * 3.0 / 4.0)) lr *= 0.1;
+  if (iteration >= std::llround(schedule_iterations * 11.0 / 12.0)) lr *= 0.1;
+  return lr;
+}
+
+absl::StatusOr<TrainDetectorResult> TrainDetector(FasterRcnnC4Impl& model, const DetectionDataset& train,
+                                                  const DetectionEvalConfig& d,
+                                                  const DetectionPreprocessing& preprocessing,
+                                                  const TrainDetectorOptions& options) {
+  std::vector<int> usable;
+  for (size_t i = 0; i < train.images.size(); ++i) {
+    if (HasObject(train.images[i])) usable.push_back(static_cast<int>(i));
+  }
+  if (usable.empty()) return absl::InvalidArgumentError("TrainDetector: no training image has a non-crowd box");
+  const Clock::time_point load_start = Clock::now();
+  MOCO_ASSIGN_OR_RETURN(DecodedImages decoded, DecodeImages(train, usable));
+  if (options.log != nullptr) {
+    *options.log << absl::StrFormat("detection: %d training images decoded in %.1f s\n", usable.size(),
+                                    Seconds(load_start));
+  }
+
+  const DetectorParameters parameters = model.TrainableParameters();
+  using torch::optim::SGDOptions;
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(parameters.other,
+                      std::make_unique<SGDOptions>(SGDOptions(d.lr()).momentum(d.momentum()).weight_decay(d.weight_decay())));
+  if (!parameters.norm.empty()) {
+    groups.emplace_back(parameters.norm, std::make_unique<SGDOptions>(
+                                             SGDOptions(d.lr()).momentum(d.momentum()).weight_decay(d.weight_decay_norm())));
+  }
+  torch::optim::SGD optimizer(groups, SGDOptions(d.lr()).momentum(d.momentum()).weight_decay(d.weight_decay()));
+
+  const int64_t iterations = std::min(options.iterations, options.schedule_iterations);
+  std::vector<int> train_sizes(d.train_min_sizes().begin(), d.train_min_sizes().end());
+  if (train_sizes.empty()) train_sizes.push_back(d.min_size());
+  std::mt19937_64 rng(options.seed);
+  std::bernoulli_distribution flip(d.flip_probability());
+  std::uniform_int_distribution<size_t> size_choice(0, train_sizes.size() - 1);
+  std::vector<int> order;
+  size_t cursor = 0;
+  // The next batch_size images of an endless sequence of random passes over the images.
+  const auto next_batch = [&]() {
+    std::vector<int> indices;
+    std::vector<at::Tensor> pixels;
+    std::vector<int> sizes;
+    std::vector<bool> flips;
+    for (int k = 0; k < d.batch_size(); ++k) {
+      if (cursor == order.size()) {
+        order = usable;
+        std::shuffle(order.begin(), order.end(), rng);
+        cursor = 0;
+      }
+      indices.push_back(order[cursor++]);
+      pixels.push_back(decoded.pixels[indices.back()]);
+      sizes.push_back(train_sizes[size_choice(rng)]);
+      flips.push_back(flip(rng));
+    }
+    DetectorBatch batch = MakeDetectorBatch(train, indices, pixels, sizes, flips, preprocessing);
+    batch.images = batch.images.to(options.device);
+    for (ImageTargets& target : batch.targets) {
+      target.boxes = target.boxes.to(options.device);
+      target.labels = target.labels.to(options.device);
+    }
+    return batch;
+  };
+
+  TrainDetectorResult result;
+  model.train();
+  const Clock::time_point start = Clock::now();
+  Clock::time_point window_start = start;
+  Clock::time_point first_done = start;
+  std::array<double, 4> window_sums{};
+  int64_t window_count = 0;
+  for (int64_t iteration = 0; iteration < iterations; ++iteration) {
+    const double lr = DetectionLearningRate(d, iteration, options.schedule_iterations);
+    for (auto& group : optimizer.param_groups()) static_cast<SGDOptions&>(group.options()).lr(lr);
+    DetectorBatch batch = next_batch();
+    DetectorLosses losses = model.Losses(batch.images, batch.image_sizes, batch.targets);
+    at::Tensor total = losses.Total();
+    const std::array<double, 4> parts = {losses.rpn_objectness.item<double>(), losses.rpn_box.item<double>(),
+                                         losses.roi_classifier.item<double>(), losses.roi_box.item<double>()};
+    const double total_value = total.item<double>();
+    if (!std::isfinite(total_value)) {
+      return absl::InternalError(absl::StrFormat(
+          "detection training: non-finite loss at iteration %d (rpn_objectness %g, rpn_box %g, roi_classifier %g, "
+          "roi_box %g, lr %g)",
+          iteration + 1, parts[0], parts[1], parts[2], parts[3], lr));
+    }
+    optimizer.zero_grad();
+    total.backward();
+    optimizer.step();
+    result.total_losses.push_back(total_value);
+    for (int k = 0; k < 4; ++k) window_sums[k] += parts[k];
+    ++window_count;
+    if (iteration == 0) first_done = Clock::now();
+
+    const bool last = iteration + 1 == iterations;
+    if (options.log != nullptr && ((iteration + 1) % d.log_every_iterations() == 0 || last)) {
+      const double per_iteration = Seconds(window_start) / window_count;
+      const double mean_so_far = iteration > 0 ? Seconds(first_done) / iteration : per_iteration;
+      double sum = 0;
+      for (double& s : window_sums) sum += s /= window_count;
+      *options.log << absl::StrFormat(
+          "iter %*d/%d  lr %.5f  loss %.3f (rpn_cls %.3f rpn_box %.3f cls %.3f box %.3f)  %.2f s/iter  ETA %s\n",
+          std::to_string(iterations).size(), iteration + 1, iterations, lr, sum, window_sums[0], window_sums[1],
+          window_sums[2], window_sums[3], per_iteration, Duration(mean_so_far * (iterations - iteration - 1)));
+      options.log->flush();
+      window_sums = {};
+      window_count = 0;
+      window_start = Clock::now();
+    }
+  }
+  result.iterations = iterations;
+  result.seconds = Seconds(start);
+  result.seconds_per_iteration = iterations > 1 ? Seconds(first_done) / (iterations - 1) : result.seconds;
+
+  // PreciseBN: with momentum unset, BN's running statistics are the plain mean over the batches
+  // seen since reset_running_stats(); batch statistics as in training (train mode, no gradient).
+  if (d.bn() == DetectionEvalConfig::TRAINED && d.precise_bn_iterations() > 0 && iterations > 0) {
+    const Clock::time_point precise_start = Clock::now();
+    std::vector<std::pair<torch::nn::BatchNorm2dImpl*, std::optional<double>>> norms;
+    for (const auto& module : model.modules(/*include_self=*/false)) {
+      if (auto* bn = module->as<torch::nn::BatchNorm2d>()) {
+        norms.emplace_back(bn, bn->options.momentum());
+        bn->options.momentum(std::nullopt);
+        bn->reset_running_stats();
+      }
+    }
+    {
+      at::NoGradGuard no_grad;
+      for (int k = 0; k < d.precise_bn_iterations(); ++k) {
+        DetectorBatch batch = next_batch();
+        model.Losses(batch.images, batch.image_sizes, batch.targets);
+      }
+    }
+    for (auto& [bn, momentum] : norms) bn->options.momentum(momentum);
+    result.precise_bn_seconds = Seconds(precise_start);
+    if (options.log != nullptr) {
+      *options.log << absl::StrFormat("precise BN: statistics of %d BN layers over %d batches in %.0f s\n",
+                                      norms.size(), d.precise_bn_iterations(), result.precise_bn_seconds);
+    }
+  }
+  if (!options.checkpoint_path.empty()) {
+    CheckpointState state;
+    state.step = iterations;
+    state.config = options.config_text;
+    MOCO_RETURN_IF_ERROR(SaveCheckpoint(options.checkpoint_path, state, model, optimizer));
+  }
+  return result;
+}
+
+absl::StatusOr<EvaluateDetectorResult> EvaluateDetector(FasterRcnnC4Impl& model, const DetectionDataset& test,
+                                                        const DetectionEvalConfig& d,
+                                                        const DetectionPreprocessing& preprocessing,
+                                                        c10::Device device) {
+  const Clock::time_point start = Clock::now();
+  std::vector<int> all(test.images.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+  MOCO_ASSIGN_OR_RETURN(DecodedImages decoded, DecodeImages(test, all));
+  EvaluateDetectorResult result;
+  CocoEvaluator evaluator(&test);
+  evaluator.Reset();
+  const bool was_training = model.is_training();
+  model.eval();
+  at::NoGradGuard no_grad;
+  for (int i : all) {
+    DetectorBatch batch = MakeDetectorBatch(test, {i}, {decoded.pixels[i]}, {d.min_size()}, {false}, preprocessing);
+    ImageDetections found = model.Detect(batch.images.to(device), batch.image_sizes)[0];
+    at::Tensor boxes = found.boxes.to(at::kCPU, at::kFloat).contiguous();
+    at::Tensor scores = found.scores.to(at::kCPU, at::kFloat).contiguous();
+    at::Tensor labels = found.labels.to(at::kCPU, at::kLong).contiguous();
+    const auto [sx, sy] = batch.scales[0];
+    std::vector<Detection> detections;
+    for (int64_t k = 0; k < boxes.size(0); ++k) {
+      const float* b = boxes.data_ptr<float>() + 4 * k;
+      detections.push_back({test.images[i].id, static_cast<int>(labels.data_ptr<int64_t>()[k]),
+                            static_cast<float>(b[0] / sx), static_cast<float>(b[1] / sy), static_cast<float>(b[2] / sx),
+                            static_cast<float>(b[3] / sy), scores.data_ptr<float>()[k]});
+    }
+    MOCO_RETURN_IF_ERROR(evaluator.Process({detections}));
+    result.detections.push_back(std::move(detections));
+  }
+  model.train(was_training);
+  MOCO_ASSIGN_OR_RETURN(result.metrics, evaluator.Evaluate());
+  result.seconds = Seconds(start);
+  return result;
+}
+
+absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::ExperimentConfig& config, const ResNet& encoder,
+                                                        const DetectionRunOptions& options) {
+  if (options.world_size > 1) {
+    return absl::UnimplementedError(absl::StrCat(
+        "world_size ", options.world_size,
+        " > 1 is not supported: normalized fine-tuning needs BN statistics synchronised across processes (SyncBN), "
+        "which is not implemented here; run one process"));
+  }
+  const config::ExperimentConfig resolved = Resolve(config);
+  const DetectionEvalConfig& d = resolved.eval().detection();
+  const config::RunConfig& run = resolved.run();
+  const Clock::time_point start = Clock::now();
+  const bool cuda = at::hasCUDA();
+  if (run.device() == config::RunConfig::CUDA && !cuda) {
+    return absl::FailedPreconditionError("run.device: CUDA requested, but no GPU is available to this binary");
+  }
+  const c10::Device device = (run.device() != config::RunConfig::CPU_ONLY && cuda) ? c10::kCUDA : c10::kCPU;
+
+  MOCO_ASSIGN_OR_RETURN(DetectionDataset train, LoadDetectionSplit(d, /*train=*/true));
+  MOCO_ASSIGN_OR_RETURN(DetectionDataset test, LoadDetectionSplit(d, /*train=*/false));
+  if (d.max_test_images() > 0 && static_cast<int>(test.images.size()) > d.max_test_images()) {
+    test.images.resize(d.max_test_images());
+  }
+  torch::manual_seed(run.seed());
+  FasterRcnnC4 model(SingleSplitCopy(encoder),
+                     FasterRcnnOptionsFor(d, static_cast<int>(train.class_names.size())));
+  model->to(device);
+  const DetectionPreprocessing preprocessing = PreprocessingFor(resolved, *model);
+
+  const std::filesystem::path out_dir(options.output_dir);
+  std::error_code error;
+  std::filesystem::create_directories(out_dir, error);
+  if (error) return absl::PermissionDeniedError(absl::StrCat(out_dir.string(), ": cannot create: ", error.message()));
+
+  const int64_t schedule = static_cast<int64_t>(d.iterations()) * (d.schedule() == DetectionEvalConfig::SCHEDULE_2X ? 2 : 1);
+  TrainDetectorOptions train_options;
+  train_options.schedule_iterations = schedule;
+  train_options.iterations = options.max_iterations > 0 ? std::min(options.max_iterations, schedule) : schedule;
+  train_options.seed = run.seed();
+  train_options.device = device;
+  train_options.log = &std::cout;
+  train_options.checkpoint_path = (out_dir / "checkpoint.pt").string();
+  train_options.config_text = ToText(resolved);
+  std::cout << absl::StrFormat(
+      "detection: Faster R-CNN C4 on %s (%d train / %d test images, %d classes), encoder %s, bn %s, %d of %d "
+      "iterations, batch %d, lr %g, feature stride %d, device %s\n",
+      DetectionEvalConfig::Dataset_Name(d.dataset()), train.images.size(), test.images.size(),
+      train.class_names.size(), options.init, DetectionEvalConfig::BatchNorm_Name(d.bn()), train_options.iterations,
+      schedule, d.batch_size(), d.lr(), model->feature_stride(), device.str());
+  MOCO_ASSIGN_OR_RETURN(TrainDetectorResult trained, TrainDetector(*model, train, d, preprocessing, train_options));
+  MOCO_ASSIGN_OR_RETURN(EvaluateDetectorResult evaluated, EvaluateDetector(*model, test, d, preprocessing, device));
+
+  DetectionRunResult result;
+  result.metrics = evaluated.metrics;
+  result.iterations = trained.iterations;
+  result.seconds_per_iteration = trained.seconds_per_iteration;
+  result.train_seconds = trained.seconds;
+  result.eval_seconds = evaluated.seconds;
+  result.checkpoint_path = train_options.checkpoint_path;
+
+  // The picture: the first test images with their ground truth and confident detections.
+  const int shown = std::min<int>(d.visualize_images(), static_cast<int>(test.images.size()));
+  if (shown > 0) {
+    std::vector<AnnotatedImage> images;
+    for (int i = 0; i < shown; ++i) {
+      MOCO_ASSIGN_OR_RETURN(Image image, ReadImage(test.images[i].path));
+      images.push_back({std::move(image), test.images[i].boxes, evaluated.detections[i]});
+    }
+    MOCO_ASSIGN_OR_RETURN(Image grid, RenderDetections(images, d.visualize_score_threshold(), /*columns=*/4));
+    result.picture_path = (out_dir / "detections.png").string();
+    MOCO_RETURN_IF_ERROR(WriteRgbPng(grid, result.picture_path));
+  }
+
+  config::RunRecord record;
+  record.set_kind("detection");
+  record.set_name(resolved.name());
+  auto& metrics = *record.mutable_metrics();
+  for (const auto& [name, value] : evaluated.metrics) metrics[name] = value;
+  metrics["iterations"] = static_cast<double>(trained.iterations);
+  metrics["seconds_per_iteration"] = trained.seconds_per_iteration;
+  metrics["train_seconds"] = trained.seconds;
+  metrics["eval_seconds"] = evaluated.seconds;
+  metrics["precise_bn_seconds"] = trained.precise_bn_seconds;
+  if (!trained.total_losses.empty()) {
+    const size_t tail = std::min<size_t>(20, trained.total_losses.size());
+    double sum = 0;
+    for (size_t k = trained.total_losses.size() - tail; k < trained.total_losses.size(); ++k) sum += trained.total_losses[k];
+    metrics["final_loss"] = sum / tail;
+  }
+  const std::string config_text = ToText(resolved);
+  record.set_config(config_text);
+  record.set_config_hash(ConfigHash(config_text));
+  record.set_seed(static_cast<int64_t>(run.seed()));
+  record.set_torch_version(TORCH_VERSION);
+  record.set_device(device.str());
+  record.set_threads(options.threads);
+  record.set_world_size(options.world_size);
+  record.set_checkpoint(options.init);
+  record.set_data(DataPath(d.root()));
+  std::string note = absl::StrCat("init=", options.init, "; bn=", d.bn() == DetectionEvalConfig::FROZEN ? "frozen" : "trained",
+                                  "; schedule=", d.schedule() == DetectionEvalConfig::SCHEDULE_2X ? "2x" : "1x", " (",
+                                  schedule, " iterations); detector checkpoint ", result.checkpoint_path);
+  if (trained.iterations < schedule) {
+    absl::StrAppend(&note, "; stopped by --max_iters after ", trained.iterations, " of ", schedule, " iterations");
+  }
+  record.set_note(note);
+  record.set_wall_seconds(Seconds(start));
+  FillProvenance(&record);
+  result.record_path = (out_dir / "record.json").string();
+  MOCO_RETURN_IF_ERROR(WriteRecord(result.record_path, record));
+  return result;
+}
+
+}  // namespace moco

@@ -1,0 +1,266 @@
+#include "eval/eval_run.h"
+
+#include <torch/cuda.h>
+#include <torch/utils.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <ostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "configs/config.h"
+#include "eval/encoder_io.h"
+#include "eval/knn.h"
+#include "eval/linear.h"
+#include "moco/augment/augment.h"
+#include "moco/common/paths.h"
+#include "moco/common/record.h"
+#include "moco/common/status.h"
+#include "moco/contrastive/mechanism.h"
+#include "moco/data/dataset.h"
+#include "moco/train/checkpoint.h"
+
+namespace moco {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+// Everything an evaluation needs, prepared from the options.
+struct Prepared {
+  config::ExperimentConfig config;  // resolved
+  std::string checkpoint;           // the resolved path, or kRandomInit
+  std::string config_source;        // where the config came from, for messages
+  ResNet encoder{nullptr};
+  c10::Device device{c10::kCPU};
+  int threads = 1;
+  LabeledImages train, test;
+  AugmentOptions eval_view;
+};
+
+std::string Describe(const ResNetImpl& encoder) {
+  const ResNetOptions& o = encoder.options();
+  return absl::StrFormat("ResNet-%d (width %g, %s stem, %d-d features)", o.depth(), o.width_multiplier(),
+                         o.cifar_stem() ? "CIFAR" : "ImageNet", encoder.feature_dim());
+}
+
+absl::StatusOr<c10::Device> PickDevice(const config::RunConfig& run) {
+  const bool cuda = torch::cuda::is_available();
+  if (run.device() == config::RunConfig::CUDA && !cuda) {
+    return absl::FailedPreconditionError("run.device: CUDA requested, but no GPU is available to this binary");
+  }
+  if (run.device() != config::RunConfig::CPU_ONLY && cuda) return c10::Device(c10::kCUDA, 0);
+  return c10::Device(c10::kCPU);
+}
+
+absl::StatusOr<Prepared> Prepare(const EvalRunOptions& options, bool load_data) {
+  Prepared p;
+  if (options.checkpoint.empty()) {
+    return absl::InvalidArgumentError("--checkpoint is required: a checkpoint file, or 'random' for the config's "
+                                      "encoder at initialisation");
+  }
+  const bool random = options.checkpoint == kRandomInit;
+  p.checkpoint = random ? std::string(kRandomInit) : UserPath(options.checkpoint);
+  bool pretrainer = false;
+  if (!random) {
+    MOCO_ASSIGN_OR_RETURN(pretrainer, IsPretrainerCheckpoint(p.checkpoint));
+  }
+
+  // The config: --config, else the one inside a pretrainer checkpoint.
+  if (!options.config.empty()) {
+    p.config_source = UserPath(options.config);
+    MOCO_ASSIGN_OR_RETURN(p.config, LoadConfig(p.config_source));
+  } else if (pretrainer) {
+    p.config_source = p.checkpoint + " (its config)";
+    MOCO_ASSIGN_OR_RETURN(const std::string text, ReadCheckpointConfig(p.checkpoint));
+    MOCO_ASSIGN_OR_RETURN(p.config, ParseConfig(text, p.checkpoint));
+  } else if (random) {
+    return absl::InvalidArgumentError("--checkpoint=random needs --config: the config names the encoder to "
+                                      "initialise and the data to evaluate on");
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        p.checkpoint, " is a PyTorch file: give --config, whose model { depth width_multiplier stem } describes "
+                      "the encoder and whose data { } names the dataset"));
+  }
+  if (!options.overrides.empty()) {
+    MOCO_ASSIGN_OR_RETURN(const config::ExperimentConfig overrides, ParseConfig(options.overrides, "--set"));
+    p.config.MergeFrom(overrides);
+  }
+  if (options.epochs >= 0) {
+    p.config.mutable_eval()->set_linear_epochs(options.epochs);
+    p.config.mutable_eval()->clear_linear_lr_drop_epochs();  // Resolve() rescales 60 and 80 to the new count
+  }
+  if (options.threads >= 0) p.config.mutable_run()->set_threads(options.threads);
+  if (options.max_train_images >= 0) p.config.mutable_data()->set_max_train_images(options.max_train_images);
+  if (options.max_test_images >= 0) p.config.mutable_data()->set_max_test_images(options.max_test_images);
+  if (options.seed >= 0) p.config.mutable_run()->set_seed(static_cast<uint64_t>(options.seed));
+  if (absl::Status status = Validate(p.config); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(p.config_source, ": ", status.message()));
+  }
+  p.config = Resolve(p.config);
+  const config::RunConfig& run = p.config.run();
+  p.threads = run.threads() > 0 ? run.threads() : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(p.threads);
+  MOCO_ASSIGN_OR_RETURN(p.device, PickDevice(run));
+
+  if (random) {
+    torch::manual_seed(run.seed());  // as the pretrainer seeds before building its encoders
+    p.encoder = ResNet(EncoderOptions(p.config, p.config.model().feature_dim()));
+  } else {
+    MOCO_ASSIGN_OR_RETURN(p.encoder, LoadEncoder(p.checkpoint, &p.config.model()));
+  }
+  p.encoder->eval();
+  if (!load_data) return p;
+
+  p.encoder->to(p.device);
+  {
+    // channels_last speeds up convolutions on CPU (oneDNN) as well as on GPUs.
+    torch::NoGradGuard no_grad;
+    for (auto& t : p.encoder->parameters()) {
+      if (t.dim() == 4) t.set_data(t.data().contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
+  const int loader_threads = p.config.data().loader_threads() > 0 ? p.config.data().loader_threads() : p.threads;
+  MOCO_ASSIGN_OR_RETURN(p.train, LoadDataset(p.config.data(), Split::kTrain, loader_threads));
+  MOCO_ASSIGN_OR_RETURN(p.test, LoadDataset(p.config.data(), Split::kTest, loader_threads));
+  p.eval_view = AugmentOptionsFor(p.config.data());
+  MOCO_RETURN_IF_ERROR(CheckAugmentArgs(p.train.height, p.train.width, p.train.channels, p.eval_view));
+  return p;
+}
+
+void LogSetup(const Prepared& p, const std::string& prefix, std::ostream* log) {
+  if (!log) return;
+  *log << absl::StrFormat("%s encoder %s, %s\n%s data %s: %d train / %d test images of %dx%dx%d, %d classes; "
+                          "%s, %d threads\n",
+                          prefix, Describe(*p.encoder),
+                          p.checkpoint == kRandomInit ? absl::StrCat("at random initialisation (seed ",
+                                                                     p.config.run().seed(), ")")
+                                                      : absl::StrCat("from ", p.checkpoint),
+                          prefix, DatasetRoot(p.config.data()), p.train.size(), p.test.size(), p.train.height,
+                          p.train.width, p.train.channels, static_cast<int>(p.train.class_names.size()),
+                          p.device.str(), p.threads);
+  log->flush();
+}
+
+std::string RecordPath(const Prepared& p, const EvalRunOptions& options, const std::string& kind) {
+  if (!options.output.empty()) return OutputPath(options.output);
+  if (p.checkpoint == kRandomInit) {
+    return (std::filesystem::path(OutputPath(p.config.run().output_dir())) / (kind + "_random_init.json")).string();
+  }
+  const std::filesystem::path checkpoint(p.checkpoint);
+  const std::string file = checkpoint.filename() == "checkpoint.pt"
+                               ? kind + ".json"
+                               : absl::StrCat(checkpoint.stem().string(), ".", kind, ".json");
+  return (checkpoint.parent_path() / file).string();
+}
+
+absl::StatusOr<EvalRunResult> Finish(const Prepared& p, const EvalRunOptions& options, const std::string& kind,
+                                     const Metrics& metrics, double wall_seconds, const std::string& note) {
+  EvalRunResult result;
+  config::RunRecord& record = result.record;
+  record.set_kind(kind);
+  record.set_name(!p.config.name().empty() ? p.config.name()
+                  : p.checkpoint == kRandomInit
+                      ? std::string(kRandomInit)
+                      : std::filesystem::path(p.checkpoint).parent_path().filename().string());
+  for (const auto& [name, value] : metrics) (*record.mutable_metrics())[name] = value;
+  const std::string text = ToText(p.config);
+  record.set_config(text);
+  record.set_config_hash(ConfigHash(ConfigIdentity(p.config)));
+  record.set_seed(static_cast<int64_t>(p.config.run().seed()));
+  record.set_torch_version(TORCH_VERSION);
+  record.set_device(p.device.str());
+  record.set_threads(p.threads);
+  record.set_world_size(1);
+  record.set_wall_seconds(wall_seconds);
+  record.set_checkpoint(p.checkpoint == kRandomInit ? std::string(kRandomInit)
+                                                    : std::filesystem::absolute(p.checkpoint).string());
+  record.set_data(DatasetRoot(p.config.data()));
+  record.set_note(note);
+  FillProvenance(&record);
+  result.record_path = RecordPath(p, options, kind);
+  MOCO_RETURN_IF_ERROR(WriteRecord(result.record_path, record));
+  return result;
+}
+
+std::string Prefix(const std::string& kind) { return absl::StrCat("[", kind, "]"); }
+
+}  // namespace
+
+absl::StatusOr<EvalRunResult> RunKnnEval(const EvalRunOptions& options) {
+  const auto started = Clock::now();
+  MOCO_ASSIGN_OR_RETURN(Prepared p, Prepare(options, /*load_data=*/true));
+  const std::string prefix = Prefix("knn");
+  std::ostream* log = options.log;
+  LogSetup(p, prefix, log);
+  const int loader_threads = p.config.data().loader_threads() > 0 ? p.config.data().loader_threads() : p.threads;
+  // The monitor's embedding (eval/knn.h): the encoder's output, head included, L2-normalised.
+  auto embed_start = Clock::now();
+  const at::Tensor memory = EmbedImages(*p.encoder, p.train, p.eval_view, 512, p.device, loader_threads);
+  const double rate = p.train.size() / std::max(1e-9, Seconds(embed_start));
+  if (log) {
+    *log << absl::StrFormat("%s embedded %d train images in %.1f s (%.0f img/s); test: ETA %.0f s\n", prefix,
+                            p.train.size(), Seconds(embed_start), rate, p.test.size() / rate);
+    log->flush();
+  }
+  const at::Tensor queries = EmbedImages(*p.encoder, p.test, p.eval_view, 512, p.device, loader_threads);
+  const int k = p.config.eval().knn_k();
+  const double t = p.config.eval().knn_t();
+  const double top1 = 100.0 * KnnTopOne(memory, LabelTensor(p.train), queries, LabelTensor(p.test), k, t,
+                                        static_cast<int>(p.train.class_names.size()));
+  const double wall = Seconds(started);
+  if (log) *log << absl::StrFormat("%s kNN top-1 %.2f%% (k=%d, t=%g) in %.0f s\n", prefix, top1, k, t, wall);
+  return Finish(p, options, "knn", {{"knn_top1", top1}}, wall,
+                absl::StrFormat("weighted kNN, k=%d, t=%g, on the L2-normalised encoder output (head included)%s", k,
+                                t, p.checkpoint == kRandomInit ? "; random initialisation" : ""));
+}
+
+absl::StatusOr<EvalRunResult> RunLinearEval(const EvalRunOptions& options, LinearMode mode) {
+  const auto started = Clock::now();
+  MOCO_ASSIGN_OR_RETURN(Prepared p, Prepare(options, /*load_data=*/true));
+  const std::string kind = mode == LinearMode::kFast ? "linear_fast" : "linear";
+  LinearProbeOptions probe = LinearProbeOptionsFor(p.config);
+  probe.device = p.device;
+  probe.log = options.log;
+  probe.log_prefix = Prefix(kind);
+  if (probe.threads <= 0) probe.threads = p.threads;
+  LogSetup(p, probe.log_prefix, options.log);
+  absl::StatusOr<LinearProbeResult> result = mode == LinearMode::kFast
+                                                 ? LinearProbeFast(*p.encoder, p.train, p.test, p.eval_view, probe)
+                                                 : LinearProbePaper(*p.encoder, p.train, p.test, p.eval_view, probe);
+  if (!result.ok()) return result.status();
+  Metrics metrics = result->metrics;
+  metrics["train_loss"] = result->train_loss;
+  const std::string note = absl::StrFormat(
+      "%s; %d epochs, lr %g, momentum %g, weight decay %g, lr x%g at epochs [%s], batch %d; last epoch's "
+      "accuracy%s",
+      mode == LinearMode::kFast ? "fast mode: cached pooled features of the evaluation view"
+                                : "paper mode: random-resized-crop and flip views, features recomputed per step",
+      probe.epochs, probe.lr, probe.momentum, probe.weight_decay, probe.lr_drop_factor,
+      absl::StrJoin(probe.lr_drop_epochs, ", "), probe.batch_size,
+      p.checkpoint == kRandomInit ? "; random initialisation" : "");
+  return Finish(p, options, kind, metrics, Seconds(started), note);
+}
+
+absl::StatusOr<std::string> RunExport(const EvalRunOptions& options, const std::string& out) {
+  if (out.empty()) return absl::InvalidArgumentError("--out is required: the .pth file to write");
+  MOCO_ASSIGN_OR_RETURN(Prepared p, Prepare(options, /*load_data=*/false));
+  const std::string path = OutputPath(out);
+  MOCO_RETURN_IF_ERROR(ExportTorchvision(p.encoder, path));
+  const ResNetOptions& o = p.encoder->options();
+  const bool torchvision_shape = !o.cifar_stem() && o.width_multiplier() == 1.0;
+  return absl::StrCat(
+      "wrote the backbone of a ", Describe(*p.encoder), " to ", path, "\n",
+      torchvision_shape
+          ? absl::StrCat("load it with: torchvision.models.resnet", o.depth(),
+                         "().load_state_dict(torch.load('", path, "'), strict=False)  # missing: fc.weight, fc.bias")
+          : "torchvision has no ResNet of this stem or width: the names are torchvision's, the shapes are not");
+}
+
+}  // namespace moco

@@ -1,0 +1,98 @@
+#include "moco/common/record.h"
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace moco {
+namespace {
+
+std::string RunCommand(const std::string& command) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return "";
+  std::string out;
+  char buffer[256];
+  while (fgets(buffer, sizeof(buffer), pipe) != nullptr) out += buffer;
+  pclose(pipe);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+absl::Status WriteRecord(const std::string& path, const config::RunRecord& record) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  const auto status = google::protobuf::util::MessageToJsonString(record, &json, options);
+  if (!status.ok()) return absl::InternalError(absl::StrCat("cannot encode record for ", path, ": ", status.ToString()));
+  const std::filesystem::path target(path);
+  std::error_code ec;
+  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path(), ec);
+  const std::string temp = absl::StrCat(path, ".tmp.", getpid());
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << json;
+    out.flush();
+    if (!out) {
+      std::filesystem::remove(temp, ec);
+      return absl::InternalError(absl::StrCat("cannot write ", temp));
+    }
+  }
+  std::filesystem::rename(temp, target, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", temp, " to ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<config::RunRecord> ReadRecord(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open record ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  config::RunRecord record;
+  const auto status = google::protobuf::util::JsonStringToMessage(text.str(), &record);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a RunRecord: ", status.message().as_string()));
+  }
+  return record;
+}
+
+std::string ConfigHash(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return absl::StrFormat("%016x", h);
+}
+
+std::string GitCommit() {
+  const char* env = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  const std::string workspace = env != nullptr ? env : ".";
+  const std::string git = absl::StrCat("git -C '", workspace, "' ");
+  std::string commit = RunCommand(git + "rev-parse --short HEAD 2>/dev/null");
+  if (commit.empty()) return "unknown";
+  if (!RunCommand(git + "status --porcelain --untracked-files=no 2>/dev/null").empty()) commit += "+dirty";
+  return commit;
+}
+
+void FillProvenance(config::RunRecord* record) {
+  record->set_git_commit(GitCommit());
+  char name[256] = {0};
+  record->set_hostname(gethostname(name, sizeof(name) - 1) == 0 ? name : "unknown");
+  record->set_finished_at(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()));
+}
+
+}  // namespace moco
