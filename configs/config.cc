@@ -1,8 +1,6 @@
 #include "configs/config.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +9,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/text_format.h"
+#include "moco/common/files.h"
 #include "moco/common/status.h"
 
 namespace moco {
@@ -203,11 +202,8 @@ absl::Status ParseTextProto(absl::string_view text, absl::string_view source, pb
 }
 
 absl::Status LoadTextProto(const std::string& path, pb::Message* message) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseTextProto(text.str(), path, message);
+  MOCO_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return ParseTextProto(text, path, message);
 }
 
 absl::StatusOr<ExperimentConfig> ParseConfig(absl::string_view text, absl::string_view source) {
@@ -354,6 +350,9 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
   if (run.log_every_steps() < 1)
     return Invalid("run.log_every_steps", absl::StrCat("must be >= 1, got ", run.log_every_steps()));
   if (run.max_steps() < 0) return Invalid("run.max_steps", absl::StrCat("must be >= 0, got ", run.max_steps()));
+  if (run.checkpoint_every_steps() < 0) {
+    return Invalid("run.checkpoint_every_steps", absl::StrCat("must be >= 0, got ", run.checkpoint_every_steps()));
+  }
 
   for (int i = 0; i < config.expected_size(); ++i) {
     const auto& expected = config.expected(i);
@@ -447,6 +446,7 @@ std::string ConfigIdentity(const ExperimentConfig& config) {
   run->clear_max_steps();
   run->clear_log_every_steps();
   run->clear_checkpoint_every_epochs();
+  run->clear_checkpoint_every_steps();
   run->clear_threads();
   run->clear_device();
   // Of the evaluation settings only the kNN monitor's change what a pretraining run reports.

@@ -12,6 +12,7 @@
 #include <iterator>
 #include <map>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -368,8 +369,7 @@ std::string ReadBytes(const std::string& path) {
 bool IsZip(const std::string& bytes) { return bytes.size() >= 4 && bytes.compare(0, 4, "PK\x03\x04") == 0; }
 
 // torch.save since PyTorch 1.6: a zip of data.pkl, byteorder and data/<key> storages.
-c10::IValue ReadZipTorchFile(const std::string& path) {
-  caffe2::serialize::PyTorchStreamReader reader(path);
+c10::IValue ReadZipTorchFile(caffe2::serialize::PyTorchStreamReader& reader) {
   if (!reader.hasRecord("data.pkl")) {
     Fail(reader.hasRecord("constants.pkl") ? "a TorchScript archive (from torch.jit.save or this suite's pretrainer), "
                                              "not a torch.save file"
@@ -592,6 +592,13 @@ absl::StatusOr<EncoderTensors> PythonEncoderTensors(const c10::IValue& root, con
   return out;
 }
 
+// The error for a file that cannot be read: the exception's first line.
+absl::Status TorchFileError(absl::string_view source, const std::exception& e) {
+  const std::string what = e.what();
+  return absl::DataLossError(
+      absl::StrCat("cannot read ", source, " as a torch.save file: ", what.substr(0, what.find('\n'))));
+}
+
 }  // namespace
 
 absl::StatusOr<c10::IValue> ReadTorchFile(const std::string& path) {
@@ -599,12 +606,27 @@ absl::StatusOr<c10::IValue> ReadTorchFile(const std::string& path) {
   try {
     char head[4] = {0};
     std::ifstream(path, std::ios::binary).read(head, 4);
-    if (IsZip(std::string(head, 4))) return ReadZipTorchFile(path);
+    if (IsZip(std::string(head, 4))) {
+      caffe2::serialize::PyTorchStreamReader reader(path);
+      return ReadZipTorchFile(reader);
+    }
     return ReadLegacyTorchFile(ReadBytes(path));
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    return absl::DataLossError(absl::StrCat("cannot read ", path, " as a torch.save file: ",
-                                            what.substr(0, what.find('\n'))));
+    return TorchFileError(path, e);
+  }
+}
+
+absl::StatusOr<c10::IValue> ParseTorchFile(absl::string_view bytes, absl::string_view source) {
+  try {
+    const std::string contents(bytes);
+    if (IsZip(contents)) {
+      std::istringstream in(contents);
+      caffe2::serialize::PyTorchStreamReader reader(&in);
+      return ReadZipTorchFile(reader);
+    }
+    return ReadLegacyTorchFile(contents);
+  } catch (const std::exception& e) {
+    return TorchFileError(source, e);
   }
 }
 

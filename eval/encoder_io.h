@@ -29,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "configs/experiment.pb.h"
 #include "moco/models/resnet.h"
 
@@ -40,6 +41,9 @@ namespace moco {
 // script, say) become the string "<unsupported object module.Class>", so the rest of the
 // file stays readable. Errors name the file and what could not be read.
 absl::StatusOr<c10::IValue> ReadTorchFile(const std::string& path);
+
+// ReadTorchFile on the contents of a file held in memory; errors name `source`.
+absl::StatusOr<c10::IValue> ParseTorchFile(absl::string_view bytes, absl::string_view source);
 
 // Writes `tensors` as a Python dict {name: tensor} that torch.load reads, also with its
 // default weights_only=True (same container and pickle opcodes as torch.save). Tensors are

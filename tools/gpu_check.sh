@@ -17,6 +17,7 @@ TARGETS=(
   //tests:libtorch_test
   //moco/distributed:process_group_test
   //moco:pretrain
+  //benchmarks:throughput
 )
 
 cmd="${1:-}"
@@ -35,6 +36,9 @@ done
 # Real data for a few training steps there: Fashion-MNIST (MIT licence, from its Debian package).
 cp -r /usr/share/datasets/fashion-mnist "$stage/gpu_check/fashion-mnist"
 cp configs/smoke/moco_fashion_mnist.pbtxt "$stage/gpu_check/"
+# The tier configs the throughput cases start from (r50: paper/, r18gpu: gpu/).
+mkdir -p "$stage/gpu_check/configs"
+cp -r configs/cpu configs/gpu configs/paper "$stage/gpu_check/configs/"
 cat > "$stage/gpu_check/run.sh" <<RUN
 #!/usr/bin/env bash
 # Runs the packed CUDA binaries against this machine's torch install.
@@ -57,7 +61,21 @@ run "\$here/bin/moco_distributed_process_group_test"
 # A short MoCo run on the GPU (bf16 autocast, channels_last): steps, loss, images/s, kNN.
 run "\$here/bin/moco_pretrain" --config="\$here/moco_fashion_mnist.pbtxt" --output_dir=/tmp/gpu_check_run --fresh \\
   --set="data { root: \\"\$here/fashion-mnist\\" } run { device: CUDA }"
-echo "gpu_check: \$(( 3 - failed )) passed, \$failed failed"
+# Throughput on one GPU (bf16 autocast, channels_last), tensors in memory: ResNet-50 224 px MoCo
+# (issue 8's target: >= 2,000 images/s on one H100) and the GPU tier's CIFAR ResNet-18, width 1,
+# batch 512 (>= 8,000 image pairs/s); supervised beside each for the MoCo / supervised ratio.
+run "\$here/bin/benchmarks_throughput" --device=cuda --configs_dir="\$here/configs" --r50_batch=256 \\
+  --steps=30 --warmup=5 --cases=moco/memory/r50,supervised/memory/r50,moco/memory/r18gpu,supervised/memory/r18gpu \\
+  --out=/tmp/gpu_check_throughput.json
+runs=4
+# Two MoCo steps over NCCL on every GPU, when there are several.
+ngpu=\$(\$PY -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || echo 0)
+if [ "\$ngpu" -gt 1 ]; then
+  run "\$here/bin/moco_pretrain" --config="\$here/moco_fashion_mnist.pbtxt" --output_dir=/tmp/gpu_check_nccl --fresh \\
+    --nproc_per_node="\$ngpu" --max_steps=2 --set="data { root: \\"\$here/fashion-mnist\\" } run { device: CUDA }"
+  runs=5
+fi
+echo "gpu_check: \$(( runs - failed )) passed, \$failed failed"
 exit \$failed
 RUN
 chmod +x "$stage/gpu_check/run.sh"

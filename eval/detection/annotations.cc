@@ -114,8 +114,9 @@ const std::vector<std::string>& VocClassNames() {
   return *kNames;
 }
 
-absl::StatusOr<DetectionDataset> ReadCocoJson(const std::string& json_path, const std::string& image_root) {
-  MOCO_ASSIGN_OR_RETURN(const std::string text, ReadText(json_path));
+absl::StatusOr<DetectionDataset> ParseCocoJson(absl::string_view text, absl::string_view source,
+                                               const std::string& image_root) {
+  const std::string json_path(source);
   if (absl::StripAsciiWhitespace(text).empty()) {
     return absl::InvalidArgumentError(absl::StrCat(json_path, ": empty file, expected COCO instances JSON"));
   }
@@ -171,9 +172,6 @@ absl::StatusOr<DetectionDataset> ReadCocoJson(const std::string& json_path, cons
     image.width = static_cast<int>(width);
     image.height = static_cast<int>(height);
     image.path = JoinPath(image_root, file_name);
-    if (!FileExists(image.path)) {
-      return absl::NotFoundError(absl::StrCat(where, ": image file ", image.path, " does not exist"));
-    }
     if (!index_of_image.emplace(image.id, data.images.size()).second) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": duplicate image id ", image.id));
     }
@@ -234,6 +232,104 @@ absl::StatusOr<DetectionDataset> ReadCocoJson(const std::string& json_path, cons
   return data;
 }
 
+absl::StatusOr<DetectionDataset> ReadCocoJson(const std::string& json_path, const std::string& image_root) {
+  MOCO_ASSIGN_OR_RETURN(const std::string text, ReadText(json_path));
+  MOCO_ASSIGN_OR_RETURN(DetectionDataset data, ParseCocoJson(text, json_path, image_root));
+  for (size_t i = 0; i < data.images.size(); ++i) {
+    const DetectionImage& image = data.images[i];
+    if (!FileExists(image.path)) {
+      return absl::NotFoundError(absl::StrCat(json_path, ": images[", i, "] (id ", image.id, "): image file ",
+                                              image.path, " does not exist"));
+    }
+  }
+  return data;
+}
+
+absl::StatusOr<DetectionImage> ParseVocAnnotation(absl::string_view xml, absl::string_view source) {
+  const std::string xml_path(source);
+  tinyxml2::XMLDocument doc;
+  if (doc.Parse(xml.data(), xml.size()) != tinyxml2::XML_SUCCESS) {
+    return absl::InvalidArgumentError(absl::StrCat(xml_path, ": not XML: ", doc.ErrorStr()));
+  }
+  const tinyxml2::XMLElement* annotation = doc.FirstChildElement("annotation");
+  if (annotation == nullptr) return absl::InvalidArgumentError(absl::StrCat(xml_path, ": no <annotation> element"));
+  std::unordered_map<std::string, int> label_of;
+  for (size_t k = 0; k < VocClassNames().size(); ++k) label_of[VocClassNames()[k]] = static_cast<int>(k);
+
+  // The text of a required child element, stripped.
+  auto child_text = [&xml_path](const tinyxml2::XMLElement* parent, const char* name,
+                                const std::string& where) -> absl::StatusOr<std::string> {
+    const tinyxml2::XMLElement* child = parent->FirstChildElement(name);
+    if (child == nullptr || child->GetText() == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, " has no <", name, ">"));
+    }
+    return std::string(absl::StripAsciiWhitespace(child->GetText()));
+  };
+  auto child_number = [&](const tinyxml2::XMLElement* parent, const char* name,
+                          const std::string& where) -> absl::StatusOr<double> {
+    MOCO_ASSIGN_OR_RETURN(const std::string text, child_text(parent, name, where));
+    double value = 0;
+    size_t used = 0;
+    try {
+      value = std::stod(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size() || !std::isfinite(value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(xml_path, ": ", where, ": <", name, "> is '", text, "', not a number"));
+    }
+    return value;
+  };
+
+  DetectionImage image;
+  const tinyxml2::XMLElement* size = annotation->FirstChildElement("size");
+  if (size == nullptr) return absl::InvalidArgumentError(absl::StrCat(xml_path, ": <annotation> has no <size>"));
+  MOCO_ASSIGN_OR_RETURN(const double width, child_number(size, "width", "<size>"));
+  MOCO_ASSIGN_OR_RETURN(const double height, child_number(size, "height", "<size>"));
+  if (width < 1 || height < 1 || width != std::floor(width) || height != std::floor(height) || width > (1 << 30) ||
+      height > (1 << 30)) {
+    return absl::InvalidArgumentError(absl::StrCat(xml_path, ": bad image size ", width, " x ", height));
+  }
+  image.width = static_cast<int>(width);
+  image.height = static_cast<int>(height);
+
+  int object_index = 0;
+  for (const tinyxml2::XMLElement* object = annotation->FirstChildElement("object"); object != nullptr;
+       object = object->NextSiblingElement("object"), ++object_index) {
+    std::string where = absl::StrCat("object ", object_index);
+    MOCO_ASSIGN_OR_RETURN(const std::string name, child_text(object, "name", where));
+    absl::StrAppend(&where, " ('", name, "')");
+    const auto label = label_of.find(name);
+    if (label == label_of.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, ": not a VOC class"));
+    }
+    GroundTruthBox box;
+    box.label = label->second;
+    if (object->FirstChildElement("difficult") != nullptr) {
+      MOCO_ASSIGN_OR_RETURN(const double difficult, child_number(object, "difficult", where));
+      if (difficult != 0 && difficult != 1) {
+        return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, ": <difficult> is ", difficult));
+      }
+      box.crowd = difficult == 1;
+    }
+    const tinyxml2::XMLElement* bndbox = object->FirstChildElement("bndbox");
+    if (bndbox == nullptr) return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, " has no <bndbox>"));
+    const std::string box_where = where + " <bndbox>";
+    MOCO_ASSIGN_OR_RETURN(const double xmin, child_number(bndbox, "xmin", box_where));
+    MOCO_ASSIGN_OR_RETURN(const double ymin, child_number(bndbox, "ymin", box_where));
+    MOCO_ASSIGN_OR_RETURN(const double xmax, child_number(bndbox, "xmax", box_where));
+    MOCO_ASSIGN_OR_RETURN(const double ymax, child_number(bndbox, "ymax", box_where));
+    box.x1 = static_cast<float>(xmin - 1);
+    box.y1 = static_cast<float>(ymin - 1);
+    box.x2 = static_cast<float>(xmax);
+    box.y2 = static_cast<float>(ymax);
+    MOCO_RETURN_IF_ERROR(CheckBox(box, image.width, image.height, absl::StrCat(xml_path, ": ", where)));
+    image.boxes.push_back(box);
+  }
+  return image;
+}
+
 absl::StatusOr<DetectionDataset> ReadVoc(const std::string& voc_root, const std::string& split) {
   const std::string split_path = absl::StrCat(voc_root, "/ImageSets/Main/", split, ".txt");
   MOCO_ASSIGN_OR_RETURN(const std::string split_text, ReadText(split_path));
@@ -248,96 +344,18 @@ absl::StatusOr<DetectionDataset> ReadVoc(const std::string& voc_root, const std:
 
   DetectionDataset data;
   data.class_names = VocClassNames();
-  std::unordered_map<std::string, int> label_of;
-  for (size_t k = 0; k < data.class_names.size(); ++k) label_of[data.class_names[k]] = static_cast<int>(k);
 
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string xml_path = absl::StrCat(voc_root, "/Annotations/", names[i], ".xml");
     if (!FileExists(xml_path)) {
       return absl::NotFoundError(absl::StrCat(xml_path, ": no such file (image '", names[i], "' of ", split_path, ")"));
     }
-    tinyxml2::XMLDocument doc;
-    if (doc.LoadFile(xml_path.c_str()) != tinyxml2::XML_SUCCESS) {
-      return absl::InvalidArgumentError(absl::StrCat(xml_path, ": not XML: ", doc.ErrorStr()));
-    }
-    const tinyxml2::XMLElement* annotation = doc.FirstChildElement("annotation");
-    if (annotation == nullptr) return absl::InvalidArgumentError(absl::StrCat(xml_path, ": no <annotation> element"));
-
-    // The text of a required child element, stripped.
-    auto child_text = [&xml_path](const tinyxml2::XMLElement* parent, const char* name,
-                                  const std::string& where) -> absl::StatusOr<std::string> {
-      const tinyxml2::XMLElement* child = parent->FirstChildElement(name);
-      if (child == nullptr || child->GetText() == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, " has no <", name, ">"));
-      }
-      return std::string(absl::StripAsciiWhitespace(child->GetText()));
-    };
-    auto child_number = [&](const tinyxml2::XMLElement* parent, const char* name,
-                            const std::string& where) -> absl::StatusOr<double> {
-      MOCO_ASSIGN_OR_RETURN(const std::string text, child_text(parent, name, where));
-      double value = 0;
-      size_t used = 0;
-      try {
-        value = std::stod(text, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used == 0 || used != text.size() || !std::isfinite(value)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(xml_path, ": ", where, ": <", name, "> is '", text, "', not a number"));
-      }
-      return value;
-    };
-
-    DetectionImage image;
+    MOCO_ASSIGN_OR_RETURN(const std::string xml, ReadText(xml_path));
+    MOCO_ASSIGN_OR_RETURN(DetectionImage image, ParseVocAnnotation(xml, xml_path));
     image.id = static_cast<int64_t>(i) + 1;
     image.path = absl::StrCat(voc_root, "/JPEGImages/", names[i], ".jpg");
-    const tinyxml2::XMLElement* size = annotation->FirstChildElement("size");
-    if (size == nullptr) return absl::InvalidArgumentError(absl::StrCat(xml_path, ": <annotation> has no <size>"));
-    MOCO_ASSIGN_OR_RETURN(const double width, child_number(size, "width", "<size>"));
-    MOCO_ASSIGN_OR_RETURN(const double height, child_number(size, "height", "<size>"));
-    if (width < 1 || height < 1 || width != std::floor(width) || height != std::floor(height) || width > (1 << 30) ||
-        height > (1 << 30)) {
-      return absl::InvalidArgumentError(absl::StrCat(xml_path, ": bad image size ", width, " x ", height));
-    }
-    image.width = static_cast<int>(width);
-    image.height = static_cast<int>(height);
     if (!FileExists(image.path)) {
       return absl::NotFoundError(absl::StrCat(xml_path, ": image file ", image.path, " does not exist"));
-    }
-
-    int object_index = 0;
-    for (const tinyxml2::XMLElement* object = annotation->FirstChildElement("object"); object != nullptr;
-         object = object->NextSiblingElement("object"), ++object_index) {
-      std::string where = absl::StrCat("object ", object_index);
-      MOCO_ASSIGN_OR_RETURN(const std::string name, child_text(object, "name", where));
-      absl::StrAppend(&where, " ('", name, "')");
-      const auto label = label_of.find(name);
-      if (label == label_of.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, ": not a VOC class"));
-      }
-      GroundTruthBox box;
-      box.label = label->second;
-      if (object->FirstChildElement("difficult") != nullptr) {
-        MOCO_ASSIGN_OR_RETURN(const double difficult, child_number(object, "difficult", where));
-        if (difficult != 0 && difficult != 1) {
-          return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, ": <difficult> is ", difficult));
-        }
-        box.crowd = difficult == 1;
-      }
-      const tinyxml2::XMLElement* bndbox = object->FirstChildElement("bndbox");
-      if (bndbox == nullptr) return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, " has no <bndbox>"));
-      const std::string box_where = where + " <bndbox>";
-      MOCO_ASSIGN_OR_RETURN(const double xmin, child_number(bndbox, "xmin", box_where));
-      MOCO_ASSIGN_OR_RETURN(const double ymin, child_number(bndbox, "ymin", box_where));
-      MOCO_ASSIGN_OR_RETURN(const double xmax, child_number(bndbox, "xmax", box_where));
-      MOCO_ASSIGN_OR_RETURN(const double ymax, child_number(bndbox, "ymax", box_where));
-      box.x1 = static_cast<float>(xmin - 1);
-      box.y1 = static_cast<float>(ymin - 1);
-      box.x2 = static_cast<float>(xmax);
-      box.y2 = static_cast<float>(ymax);
-      MOCO_RETURN_IF_ERROR(CheckBox(box, image.width, image.height, absl::StrCat(xml_path, ": ", where)));
-      image.boxes.push_back(box);
     }
     data.images.push_back(std::move(image));
   }

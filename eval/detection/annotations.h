@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "moco/data/pennfudan.h"
 
 namespace moco {
@@ -59,11 +60,20 @@ const std::vector<std::string>& VocClassNames();
 // no "annotations" array (COCO's test-dev image lists) gives images without boxes.
 absl::StatusOr<DetectionDataset> ReadCocoJson(const std::string& json_path, const std::string& image_root);
 
+// ReadCocoJson on the file's `text`, without checking that the image files exist (the only
+// check it leaves out); errors name `source`.
+absl::StatusOr<DetectionDataset> ParseCocoJson(absl::string_view text, absl::string_view source,
+                                               const std::string& image_root);
+
 // PASCAL VOC: voc_root holds Annotations/, JPEGImages/, ImageSets/Main/<split>.txt. VOC pixel coords are
 // 1-based inclusive: x1 = xmin - 1, x2 = xmax. `difficult` objects are kept with crowd = true (ignored by
 // AP, as the VOC metric ignores them); a missing <difficult> counts as 0. class_names: VocClassNames().
 // Image ids are 1, 2, ... in the order of the split file; paths are JPEGImages/<name>.jpg.
 absl::StatusOr<DetectionDataset> ReadVoc(const std::string& voc_root, const std::string& split);
+
+// One VOC annotation XML, checked as ReadVoc checks it: width, height and boxes are set, and
+// id and path are left for the caller. Errors name `source`.
+absl::StatusOr<DetectionImage> ParseVocAnnotation(absl::string_view xml, absl::string_view source);
 
 // Penn-Fudan through moco::ReadPennFudan (its fixed 120 / 50 split); one class, "person". Image ids are
 // 1, 2, ... in the reader's (name) order.

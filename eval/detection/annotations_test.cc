@@ -160,6 +160,17 @@ TEST_F(CocoJsonTest, RejectsBadImagesAndCategories) {
   ExpectError(R"({"images": [], "categories": [{"id": 1}]})", "categories[0]: no \"name\"");
 }
 
+TEST(CocoJsonParseTest, ParsesTextWithoutLookingForTheImages) {
+  const absl::StatusOr<DetectionDataset> data =
+      ParseCocoJson(CocoJson(R"([{"image_id": 3, "category_id": 2, "bbox": [1, 2, 3, 4]}])"), "mem.json", "nowhere");
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_EQ(data->images.size(), 2u);
+  EXPECT_EQ(data->images[0].path, "nowhere/a.jpg");
+  EXPECT_THAT(data->images[1].boxes, ElementsAre(IsBox(1, 2, 4, 6, 0, false)));
+  EXPECT_THAT(std::string(ParseCocoJson("[]", "mem.json", "").status().message()),
+              HasSubstr("mem.json: expected a JSON object"));
+}
+
 TEST_F(CocoJsonTest, MissingFileIsNotFound) {
   const absl::StatusOr<DetectionDataset> data = ReadCocoJson(root_ + "/nothing.json", root_);
   EXPECT_EQ(data.status().code(), absl::StatusCode::kNotFound);
@@ -289,6 +300,16 @@ TEST(VocTest, RejectsBadXml) {
   ExpectVocError("voc_difficult", VocXml(VocObject("cat", VocBox(1, 1, 5, 5), "<difficult>2</difficult>")),
                  "<difficult> is 2");
   ExpectVocError("voc_not_xml", "<annotation><size>", "not XML");
+}
+
+TEST(VocTest, ParsesOneAnnotationFromText) {
+  const absl::StatusOr<DetectionImage> image =
+      ParseVocAnnotation(VocXml(VocObject("dog", VocBox(48, 240, 195, 371))), "mem.xml");
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->width, 353);
+  EXPECT_EQ(image->height, 500);
+  EXPECT_THAT(image->boxes, ElementsAre(IsBox(47, 239, 195, 371, 11, false)));
+  EXPECT_THAT(std::string(ParseVocAnnotation("", "mem.xml").status().message()), HasSubstr("mem.xml: not XML"));
 }
 
 TEST(VocTest, RejectsMissingFiles) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "moco/common/files.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -38,31 +39,14 @@ absl::Status WriteRecord(const std::string& path, const config::RunRecord& recor
   std::string json;
   const auto status = google::protobuf::util::MessageToJsonString(record, &json, options);
   if (!status.ok()) return absl::InternalError(absl::StrCat("cannot encode record for ", path, ": ", status.ToString()));
-  const std::filesystem::path target(path);
-  std::error_code ec;
-  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path(), ec);
-  const std::string temp = absl::StrCat(path, ".tmp.", getpid());
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << json;
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(temp, ec);
-      return absl::InternalError(absl::StrCat("cannot write ", temp));
-    }
-  }
-  std::filesystem::rename(temp, target, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", temp, " to ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  return WriteFileAtomic(path, json);
 }
 
 absl::StatusOr<config::RunRecord> ReadRecord(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open record ", path));
-  std::stringstream text;
-  text << in.rdbuf();
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
   config::RunRecord record;
-  const auto status = google::protobuf::util::JsonStringToMessage(text.str(), &record);
+  const auto status = google::protobuf::util::JsonStringToMessage(*text, &record);
   if (!status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a RunRecord: ", status.message().as_string()));
   }

@@ -12,9 +12,10 @@ namespace {
 
 constexpr int kPlaneBytes = kCifarSide * kCifarSide;  // one colour channel
 
-// Appends the first `max_records` records of `path` (0: all) to `out`.
-absl::Status AppendBatchFile(const std::string& path, int max_records, LabeledImages* out) {
-  MOCO_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+// Appends the first `max_records` records of the batch `bytes` (0: all) to `out`; errors
+// name `path`.
+absl::Status AppendBatch(absl::string_view bytes, absl::string_view path, int max_records,
+                         LabeledImages* out) {
   if (bytes.empty()) return absl::DataLossError(absl::StrCat(path, ": file is empty"));
   if (bytes.size() % kCifarRecordBytes != 0) {
     return absl::DataLossError(absl::StrCat(
@@ -47,6 +48,12 @@ absl::Status AppendBatchFile(const std::string& path, int max_records, LabeledIm
   return absl::OkStatus();
 }
 
+// Appends the first `max_records` records of `path` (0: all) to `out`.
+absl::Status AppendBatchFile(const std::string& path, int max_records, LabeledImages* out) {
+  MOCO_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  return AppendBatch(bytes, path, max_records, out);
+}
+
 LabeledImages EmptyCifar() {
   LabeledImages images;
   images.height = kCifarSide;
@@ -68,6 +75,13 @@ const std::vector<std::string>& Cifar10ClassNames() {
 absl::StatusOr<LabeledImages> ReadCifar10BinaryFile(const std::string& path) {
   LabeledImages images = EmptyCifar();
   MOCO_RETURN_IF_ERROR(AppendBatchFile(path, 0, &images));
+  return images;
+}
+
+absl::StatusOr<LabeledImages> ParseCifar10Batch(absl::string_view bytes,
+                                                absl::string_view source) {
+  LabeledImages images = EmptyCifar();
+  MOCO_RETURN_IF_ERROR(AppendBatch(bytes, source, 0, &images));
   return images;
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "moco/data/image.h"
 
 namespace moco {
@@ -31,6 +32,10 @@ const std::vector<std::string>& Cifar10ClassNames();
 // Reads every record of one batch file. Errors name `path`: NotFound if it is missing;
 // DataLoss if it is empty, its size is not a multiple of 3073, or a label is 10 or more.
 absl::StatusOr<LabeledImages> ReadCifar10BinaryFile(const std::string& path);
+
+// The same checks on the contents of a batch file held in memory; errors name `source`.
+absl::StatusOr<LabeledImages> ParseCifar10Batch(absl::string_view bytes,
+                                                absl::string_view source);
 
 // Reads the train (data_batch_1..5.bin, in that order) or test (test_batch.bin) split from
 // `root`. `max_images` > 0 keeps the first max_images records in that order, and reads no

@@ -110,6 +110,16 @@ TEST_F(CifarBinaryTest, LabelOutOfRangeIsAnErrorNamingTheFile) {
               HasSubstr(path + ": record 2 has label 10"));
 }
 
+TEST_F(CifarBinaryTest, ParsesBytesWithTheFileChecks) {
+  absl::StatusOr<LabeledImages> read = ParseCifar10Batch(Records(0, 3), "mem.bin");
+  ASSERT_TRUE(read.ok()) << read.status();
+  ExpectSameAs(*read, 0, 3);
+  EXPECT_THAT(ParseCifar10Batch("", "mem.bin").status().message(),
+              HasSubstr("mem.bin: file is empty"));
+  EXPECT_THAT(ParseCifar10Batch(Records(0, 1) + "x", "mem.bin").status().message(),
+              HasSubstr("mem.bin: size 3074 is not a multiple of 3073"));
+}
+
 TEST(CifarBinaryReaderTest, EmptyOrMissingFilesAreErrorsNamingThem) {
   const std::string root = TempDir("incomplete");
   ASSERT_TRUE(WriteFile(root + "/data_batch_1.bin", "").ok());

@@ -177,23 +177,6 @@ bool HasPrefix(absl::string_view bytes, const unsigned char* magic, size_t size)
 
 }  // namespace
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot open"));
-  }
-  std::string contents;
-  char buffer[1 << 16];
-  size_t read;
-  while ((read = std::fread(buffer, 1, sizeof(buffer), file)) > 0) contents.append(buffer, read);
-  // Reading a directory opens fine and fails here (EISDIR).
-  const int error = std::ferror(file) ? errno : 0;
-  std::fclose(file);
-  if (error != 0) return absl::ErrnoToStatus(error, absl::StrCat(path, ": cannot read"));
-  return contents;
-}
-
 absl::StatusOr<Image> DecodeJpeg(absl::string_view bytes, absl::string_view source) {
   if (bytes.empty()) return Corrupt(source, "JPEG", "file is empty");
   JpegDecoder decoder = {};  // zeroed, so a failed jpeg_create_decompress frees nothing

@@ -15,12 +15,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "moco/common/files.h"  // ReadFile
 #include "moco/data/image.h"
 
 namespace moco {
-
-// The whole file. NotFound if it does not exist, another error if it cannot be read.
-absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 // Decodes a JPEG to 8-bit RGB (grayscale JPEGs are expanded; CMYK is rejected). Uses
 // libjpeg's defaults (accurate integer DCT, fancy upsampling), as PIL does, so pixels match

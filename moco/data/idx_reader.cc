@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <utility>
@@ -20,9 +21,15 @@ namespace {
 // Larger than any real idx dimension; keeps a damaged header from asking for terabytes.
 constexpr uint32_t kMaxImageSide = 1 << 16;
 
-// A gzFile that closes itself and turns short reads into errors naming the file.
+// The bytes of an idx file: read through a gzFile that closes itself, or from memory. Short
+// reads become errors naming the file.
 class GzReader {
  public:
+  // Uncompressed bytes held by the caller.
+  static GzReader FromBytes(absl::string_view bytes, absl::string_view source) {
+    return GzReader(std::string(source), nullptr, bytes);
+  }
+
   static absl::StatusOr<GzReader> Open(const std::string& path) {
     errno = 0;
     gzFile file = gzopen(path.c_str(), "rb");
@@ -31,14 +38,17 @@ class GzReader {
       return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot open"));
     }
     gzbuffer(file, 1 << 17);  // fewer, larger reads than the 8 KiB default
-    return GzReader(path, file);
+    return GzReader(path, file, {});
   }
 
   GzReader(GzReader&& other) noexcept
-      : path_(std::move(other.path_)), file_(std::exchange(other.file_, nullptr)) {}
+      : path_(std::move(other.path_)),
+        file_(std::exchange(other.file_, nullptr)),
+        bytes_(other.bytes_) {}
   GzReader& operator=(GzReader&& other) noexcept {
     std::swap(path_, other.path_);
     std::swap(file_, other.file_);
+    std::swap(bytes_, other.bytes_);
     return *this;
   }
   ~GzReader() {
@@ -49,6 +59,12 @@ class GzReader {
 
   // Reads up to `size` bytes into `out`; returns how many were read (fewer at end of file).
   absl::StatusOr<size_t> Read(void* out, size_t size) {
+    if (file_ == nullptr) {
+      const size_t done = std::min(size, bytes_.size());
+      if (done > 0) std::memcpy(out, bytes_.data(), done);
+      bytes_.remove_prefix(done);
+      return done;
+    }
     size_t done = 0;
     while (done < size) {
       // gzread takes an unsigned int length.
@@ -94,6 +110,10 @@ class GzReader {
   absl::Status ReadExactlyInto(std::vector<uint8_t>* out, size_t size, absl::string_view what) {
     constexpr size_t kChunk = size_t{1} << 22;
     out->clear();
+    if (file_ == nullptr && bytes_.size() < size) {  // in memory, the length is known up front
+      return absl::DataLossError(absl::StrCat(path_, ": truncated: expected ", size, " bytes of ",
+                                              what, ", the file has ", bytes_.size()));
+    }
     out->reserve(std::min(size, size_t{1} << 28));
     while (out->size() < size) {
       const size_t done = out->size();
@@ -117,7 +137,8 @@ class GzReader {
   }
 
  private:
-  GzReader(std::string path, gzFile file) : path_(std::move(path)), file_(file) {}
+  GzReader(std::string path, gzFile file, absl::string_view bytes)
+      : path_(std::move(path)), file_(file), bytes_(bytes) {}
 
   absl::Status GzError() {
     int code = Z_OK;
@@ -127,7 +148,8 @@ class GzReader {
   }
 
   std::string path_;
-  gzFile file_;
+  gzFile file_;              // null when reading from bytes_
+  absl::string_view bytes_;  // what is left to read, when file_ is null
 };
 
 absl::Status CheckMagic(const GzReader& reader, uint32_t magic, uint32_t expected) {
@@ -159,11 +181,9 @@ std::string IdxPath(const std::string& root, const std::string& name) {
   return gz;
 }
 
-}  // namespace
-
-absl::StatusOr<IdxImages> ReadIdxImages(const std::string& path, int max_images) {
-  MOCO_RETURN_IF_ERROR(CheckMax(max_images, path));
-  MOCO_ASSIGN_OR_RETURN(GzReader reader, GzReader::Open(path));
+// The images of the idx3-ubyte file `reader` reads.
+absl::StatusOr<IdxImages> ReadImages(GzReader& reader, int max_images) {
+  MOCO_RETURN_IF_ERROR(CheckMax(max_images, reader.path()));
   MOCO_ASSIGN_OR_RETURN(uint32_t magic, reader.ReadUint32("idx header"));
   MOCO_RETURN_IF_ERROR(CheckMagic(reader, magic, kIdxImagesMagic));
   IdxImages images;
@@ -171,8 +191,8 @@ absl::StatusOr<IdxImages> ReadIdxImages(const std::string& path, int max_images)
   MOCO_ASSIGN_OR_RETURN(uint32_t rows, reader.ReadUint32("idx header"));
   MOCO_ASSIGN_OR_RETURN(uint32_t cols, reader.ReadUint32("idx header"));
   if (rows == 0 || cols == 0 || rows > kMaxImageSide || cols > kMaxImageSide) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": implausible image size ", rows, " x ", cols, " in the header"));
+    return absl::DataLossError(absl::StrCat(reader.path(), ": implausible image size ", rows,
+                                            " x ", cols, " in the header"));
   }
   images.rows = static_cast<int>(rows);
   images.cols = static_cast<int>(cols);
@@ -185,9 +205,9 @@ absl::StatusOr<IdxImages> ReadIdxImages(const std::string& path, int max_images)
   return images;
 }
 
-absl::StatusOr<IdxLabels> ReadIdxLabels(const std::string& path, int max_labels) {
-  MOCO_RETURN_IF_ERROR(CheckMax(max_labels, path));
-  MOCO_ASSIGN_OR_RETURN(GzReader reader, GzReader::Open(path));
+// The labels of the idx1-ubyte file `reader` reads.
+absl::StatusOr<IdxLabels> ReadLabels(GzReader& reader, int max_labels) {
+  MOCO_RETURN_IF_ERROR(CheckMax(max_labels, reader.path()));
   MOCO_ASSIGN_OR_RETURN(uint32_t magic, reader.ReadUint32("idx header"));
   MOCO_RETURN_IF_ERROR(CheckMagic(reader, magic, kIdxLabelsMagic));
   IdxLabels labels;
@@ -198,6 +218,32 @@ absl::StatusOr<IdxLabels> ReadIdxLabels(const std::string& path, int max_labels)
       reader.ReadExactlyInto(&labels.labels, count, absl::StrCat("labels (", count, ")")));
   if (read_all) MOCO_RETURN_IF_ERROR(reader.ExpectEnd());
   return labels;
+}
+
+}  // namespace
+
+absl::StatusOr<IdxImages> ReadIdxImages(const std::string& path, int max_images) {
+  MOCO_RETURN_IF_ERROR(CheckMax(max_images, path));
+  MOCO_ASSIGN_OR_RETURN(GzReader reader, GzReader::Open(path));
+  return ReadImages(reader, max_images);
+}
+
+absl::StatusOr<IdxLabels> ReadIdxLabels(const std::string& path, int max_labels) {
+  MOCO_RETURN_IF_ERROR(CheckMax(max_labels, path));
+  MOCO_ASSIGN_OR_RETURN(GzReader reader, GzReader::Open(path));
+  return ReadLabels(reader, max_labels);
+}
+
+absl::StatusOr<IdxImages> ParseIdxImages(absl::string_view bytes, absl::string_view source,
+                                         int max_images) {
+  GzReader reader = GzReader::FromBytes(bytes, source);
+  return ReadImages(reader, max_images);
+}
+
+absl::StatusOr<IdxLabels> ParseIdxLabels(absl::string_view bytes, absl::string_view source,
+                                         int max_labels) {
+  GzReader reader = GzReader::FromBytes(bytes, source);
+  return ReadLabels(reader, max_labels);
 }
 
 const std::vector<std::string>& FashionMnistClassNames() {

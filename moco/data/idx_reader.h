@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "moco/data/image.h"
 
 namespace moco {
@@ -45,6 +46,13 @@ absl::StatusOr<IdxImages> ReadIdxImages(const std::string& path, int max_images 
 
 // Reads the first `max_labels` labels (0: all), with the same checks as ReadIdxImages.
 absl::StatusOr<IdxLabels> ReadIdxLabels(const std::string& path, int max_labels = 0);
+
+// The same checks on the uncompressed contents of an idx file held in memory; errors name
+// `source`.
+absl::StatusOr<IdxImages> ParseIdxImages(absl::string_view bytes, absl::string_view source,
+                                         int max_images = 0);
+absl::StatusOr<IdxLabels> ParseIdxLabels(absl::string_view bytes, absl::string_view source,
+                                         int max_labels = 0);
 
 // The Fashion-MNIST class names, in label order.
 const std::vector<std::string>& FashionMnistClassNames();

@@ -188,6 +188,26 @@ TEST(IdxReaderTest, DamagedGzipIsAnErrorNamingTheFile) {
   EXPECT_THAT(labels.status().message(), HasSubstr(path));
 }
 
+TEST(IdxReaderTest, ParsesBytesWithTheFileChecks) {
+  const std::string contents = ImagesFile(kIdxImagesMagic, 3, 2, 4, 3 * 2 * 4);
+  absl::StatusOr<IdxImages> images = ParseIdxImages(contents, "mem.idx");
+  ASSERT_TRUE(images.ok()) << images.status();
+  EXPECT_EQ(std::string(images->pixels.begin(), images->pixels.end()), contents.substr(16));
+  EXPECT_EQ(ParseIdxImages(contents, "mem.idx", 1)->pixels.size(), 8u);
+  absl::StatusOr<IdxLabels> labels = ParseIdxLabels(LabelsFile({7, 1}), "mem.idx");
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_THAT(labels->labels, ElementsAre(7, 1));
+  // A declared count larger than the bytes fails as truncated, before allocating for it.
+  EXPECT_EQ(ParseIdxImages(ImagesFile(kIdxImagesMagic, 1u << 30, 28, 28, 100), "mem.idx")
+                .status()
+                .message(),
+            "mem.idx: truncated: expected 841813590016 bytes of pixels (1073741824 images of "
+            "28 x 28), the file has 100");
+  EXPECT_THAT(ParseIdxImages(contents + "x", "mem.idx").status().message(),
+              HasSubstr("mem.idx: more data than the header declares"));
+  EXPECT_THAT(ParseIdxLabels("", "mem.idx").status().message(), HasSubstr("mem.idx: truncated"));
+}
+
 TEST(IdxReaderTest, MissingFileIsNotFoundNamingIt) {
   const std::string path = TempPath("absent-images-idx3-ubyte.gz");
   absl::StatusOr<IdxImages> images = ReadIdxImages(path);

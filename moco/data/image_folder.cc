@@ -123,9 +123,11 @@ absl::StatusOr<ImageFolderIndex> ListImageFolder(const std::string& root, int ma
   for (size_t c = 0; c < index.class_names.size(); ++c) {
     const std::string class_dir = absl::StrCat(root, "/", index.class_names[c]);
     MOCO_ASSIGN_OR_RETURN(files[c], SortedEntries(class_dir, [](const fs::directory_entry& e) {
+                            // Not only regular files: an image that vanished after it was listed
+                            // (a dangling link) must fail its read, naming it, not shrink the
+                            // dataset without a word.
                             std::error_code ignored;
-                            return e.is_regular_file(ignored) &&
-                                   IsImageFile(e.path().filename().string());
+                            return !e.is_directory(ignored) && IsImageFile(e.path().filename().string());
                           }));
     if (files[c].empty()) {
       return absl::FailedPreconditionError(

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <iostream>
 #include <numeric>
 #include <string>
@@ -190,6 +191,21 @@ TEST(ImageFolderTest, CorruptImageIsAnErrorNamingItWhateverTheThreads) {
     EXPECT_THAT(images.status().message(), HasSubstr(first_bad + ": corrupt JPEG"))
         << "threads=" << threads;
   }
+}
+
+// A file that is listed but gone when it is read (here a link whose target was deleted, as on
+// a dataset folder of links into storage that lost a file) is an error naming it.
+TEST(ImageFolderTest, AVanishedImageIsAnErrorNamingIt) {
+  const std::string root = TempDir("vanished");
+  TempDir("vanished/a");
+  ASSERT_TRUE(WriteFile(root + "/a/0.jpg", Jpeg(0)).ok());
+  ASSERT_TRUE(WriteFile(root + "/gone.jpg", Jpeg(1)).ok());
+  std::filesystem::create_symlink(root + "/gone.jpg", root + "/a/1.jpg");
+  std::filesystem::remove(root + "/gone.jpg");
+  absl::StatusOr<LabeledImages> images = ReadImageFolder(root);
+  ASSERT_FALSE(images.ok());
+  EXPECT_EQ(images.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(images.status().message(), HasSubstr(root + "/a/1.jpg: no such file"));
 }
 
 TEST(ImageFolderTest, ImagesOfAnotherSizeAreAnErrorNamingThem) {

@@ -70,6 +70,8 @@ absl::StatusOr<PennFudanImage> ParsePennFudanAnnotation(absl::string_view text,
         return LineError(source, line_number, "cannot parse the image file name", line);
       }
     } else if (absl::StartsWith(line, "Image size")) {
+      // A second size would apply to the boxes checked against the first.
+      if (image.width != 0) return LineError(source, line_number, "a second image size", line);
       int channels = 0;
       if (!has_value ||
           !ScanAll(value, "%d x %d x %d%n", &image.width, &image.height, &channels) ||

@@ -186,5 +186,20 @@ TEST(PennFudanParseTest, ErrorsNameTheFileAndLine) {
               HasSubstr("Annotation/x.txt: no 'Image filename' line"));
 }
 
+// Found by //fuzz:pennfudan_fuzzer: a second "Image size" line after a box shrank the image
+// under it, and the box (x2 324 > 198) was accepted outside the image.
+TEST(PennFudanParseTest, SecondImageSizeIsAnError) {
+  const std::string text =
+      "Image filename : \"PennFudanPed/PNGImages/FudanPed00003.png\"\n"
+      "Image size (X x Y x C) : 396 x 397 x 3\n"
+      "Objects with ground truth : 1 { \"PASpersonWalking\" }\n"
+      "Bounding box for object 1 \"PASpersonWalking\" (Xmin, Ymin) - (Xmax, Ymax) : "
+      "(168, 60) - (324, 338)\n"
+      "Image size (X x Y x C) : 198 x 397 x 3\n";
+  absl::StatusOr<PennFudanImage> image = ParsePennFudanAnnotation(text, "fuzz.txt");
+  EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(image.status().message(), HasSubstr("fuzz.txt:5: a second image size"));
+}
+
 }  // namespace
 }  // namespace moco

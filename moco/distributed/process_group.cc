@@ -334,8 +334,11 @@ absl::Status RunCollective(const DistributedEnv& env, absl::Duration timeout,
       return absl::AbortedError(absl::StrCat(operation, " on ", RankOfWorld(env), " was aborted"));
     }
   } catch (const std::exception& error) {
-    return StatusFromException(error, absl::StrCat(operation, " on ", RankOfWorld(env)),
-                               absl::Now() - start, timeout);
+    absl::Status status = StatusFromException(error, absl::StrCat(operation, " on ", RankOfWorld(env)),
+                                              absl::Now() - start, timeout);
+    return absl::Status(status.code(), absl::StrCat(status.message(),
+                                                    " (another process of the run has probably died or hangs; "
+                                                    "its own log says why)"));
   }
   return absl::OkStatus();
 }

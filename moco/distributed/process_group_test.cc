@@ -128,6 +128,29 @@ int CollectiveTimeoutWorker(const DistributedEnv& env) {
   return 0;
 }
 
+// Rank 1 dies right after connecting (_exit, without closing anything, as a killed process
+// would; exit status 0 so the launcher leaves rank 0 alone); rank 0's next collective must fail
+// fast, well within the timeout, saying which collective on which rank and that a peer is gone.
+int PeerDiesWorker(const DistributedEnv& env) {
+  constexpr absl::Duration kTimeout = absl::Seconds(20);
+  absl::StatusOr<ProcessGroupHandle> group = ConnectProcessGroup(env, Backend::kGloo, kTimeout);
+  if (!group.ok()) return Fail(env, 10, group.status().ToString());
+  if (env.rank != 0) _exit(0);
+  absl::SleepFor(absl::Milliseconds(300));
+  at::Tensor values = at::ones({4});
+  const absl::Time start = absl::Now();
+  absl::Status status = group->AllReduceSum(values);
+  const absl::Duration elapsed = absl::Now() - start;
+  std::cout << "rank 0 after its peer died: " << status << " (after " << elapsed << ")" << std::endl;
+  if (status.ok()) return Fail(env, 31, "the collective succeeded without its peer");
+  if (!absl::StrContains(status.message(), "AllReduceSum on rank 0 of 2") ||
+      !absl::StrContains(status.message(), "another process of the run has probably died")) {
+    return Fail(env, 32, "unexpected message: " + status.ToString());
+  }
+  if (elapsed > absl::Seconds(10)) return Fail(env, 33, "took " + absl::FormatDuration(elapsed));
+  return 0;
+}
+
 int RunWorker(absl::string_view name) {
   absl::StatusOr<DistributedEnv> env = DistributedEnvFromEnvironment();
   if (!env.ok()) {
@@ -137,6 +160,7 @@ int RunWorker(absl::string_view name) {
   if (env->world_size < 2) return Fail(*env, 3, "expected a multi-process environment");
   if (name == "collectives") return CollectivesWorker(*env);
   if (name == "collective_timeout") return CollectiveTimeoutWorker(*env);
+  if (name == "peer_dies") return PeerDiesWorker(*env);
   return Fail(*env, 4, absl::StrCat("unknown worker ", name));
 }
 
@@ -156,6 +180,11 @@ TEST(ProcessGroupTest, TwoGlooWorkersAgreeOnCollectives) {
 
 TEST(ProcessGroupTest, ACollectiveWithoutItsPeerTimesOut) {
   absl::Status status = RunWorkers(2, "collective_timeout");
+  EXPECT_TRUE(status.ok()) << status;
+}
+
+TEST(ProcessGroupTest, ACollectiveWhosePeerDiedFailsFast) {
+  absl::Status status = RunWorkers(2, "peer_dies");
   EXPECT_TRUE(status.ok()) << status;
 }
 

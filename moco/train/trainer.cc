@@ -17,11 +17,14 @@
 
 #include <unistd.h>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "configs/config.h"
 #include "eval/knn.h"
+#include "moco/common/files.h"
 #include "moco/common/record.h"
 #include "moco/common/status.h"
 #include "moco/contrastive/info_nce.h"
@@ -98,6 +101,26 @@ absl::Status AppendLine(const std::string& path, const std::string& line) {
   out << line << "\n";
   if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
   return absl::OkStatus();
+}
+
+// Drops the lines of metrics.jsonl for epochs after `max_epoch` (and any torn last line), so a
+// resumed run does not repeat them.
+absl::Status KeepMetricsUpToEpoch(const std::string& path, int64_t max_epoch) {
+  if (!std::filesystem::exists(path)) return absl::OkStatus();
+  MOCO_ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
+  std::string kept;
+  std::istringstream lines(text);
+  std::string line;
+  constexpr absl::string_view kPrefix = "{\"epoch\": ";
+  while (std::getline(lines, line)) {
+    int64_t epoch = 0;
+    const size_t comma = line.find(',');
+    if (absl::StartsWith(line, kPrefix) && comma != std::string::npos && line.back() == '}' &&
+        absl::SimpleAtoi(line.substr(kPrefix.size(), comma - kPrefix.size()), &epoch) && epoch <= max_epoch) {
+      kept += line + "\n";
+    }
+  }
+  return kept == text ? absl::OkStatus() : WriteFileAtomic(path, kept);
 }
 
 // The first line where two config texts differ, for the resume error.
@@ -215,13 +238,23 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   const int64_t total_steps = run.max_steps() > 0 ? std::min<int64_t>(run.max_steps(), epochs * steps_per_epoch)
                                                   : epochs * steps_per_epoch;
   const int64_t global_batch = config.optim().batch_size();
-  double train_seconds = 0, data_wait_seconds = 0;
-  int64_t steps_timed = 0;
   int64_t step = state.step;
   const std::string metrics_path = (out_dir / "metrics.jsonl").string();
   std::error_code dir_error;
   std::filesystem::create_directories(out_dir, dir_error);
   if (dir_error) return absl::InternalError(absl::StrCat("cannot create ", out_dir.string(), ": ", dir_error.message()));
+  // Temporary files of a run killed while writing (WriteFileAtomic's), which no one will finish.
+  if (lead) {
+    for (const auto& entry : std::filesystem::directory_iterator(out_dir, dir_error)) {
+      const std::string name = entry.path().filename().string();
+      for (const char* file : {"checkpoint.pt.tmp.", "metrics.jsonl.tmp.", "record.json.tmp."}) {
+        if (absl::StartsWith(name, file)) std::filesystem::remove(entry.path(), dir_error);
+      }
+    }
+  }
+  // A run killed after writing an epoch's line but before its checkpoint redoes that epoch: keep
+  // only the lines of the epochs the checkpoint holds.
+  if (lead) MOCO_RETURN_IF_ERROR(KeepMetricsUpToEpoch(metrics_path, resumed ? state.epoch : 0));
 
   const double earlier_wall_seconds = state.wall_seconds;  // of the sessions before a resume
   auto save = [&](int64_t epochs_done) -> absl::Status {
@@ -229,15 +262,26 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
     state.epoch = epochs_done;
     state.step = step;
     state.wall_seconds = earlier_wall_seconds + Seconds(started);
-    return SaveCheckpoint(checkpoint_path, state, *mechanism, sgd);
+    absl::Status saved = SaveCheckpoint(checkpoint_path, state, *mechanism, sgd);
+    if (!saved.ok()) {
+      return absl::Status(saved.code(), absl::StrFormat("%s. Training stopped at epoch %d, step %d; %s", saved.message(),
+                                                        epochs_done + 1, step,
+                                                        std::filesystem::exists(checkpoint_path)
+                                                            ? "the previous checkpoint " + checkpoint_path + " is intact"
+                                                            : std::string("there is no earlier checkpoint")));
+    }
+    return absl::OkStatus();
   };
 
+  const int64_t first_step_of_session = step;
   mechanism->train();
   for (int64_t epoch = state.epoch; epoch < epochs && step < total_steps; ++epoch) {
     const int64_t first_batch = step - epoch * steps_per_epoch;
     loader.Start(epoch, first_batch);
-    double loss_sum = 0, acc_sum = 0;
-    int64_t counted = 0;
+    if (first_batch == 0) {  // else resumed mid-epoch: the sums so far came with the checkpoint
+      state.epoch_loss_sum = state.epoch_accuracy_sum = 0;
+      state.epoch_steps = 0;
+    }
     const auto epoch_start = Clock::now();
     for (int64_t b = first_batch; b < steps_per_epoch && step < total_steps; ++b) {
       const double lr = LearningRate(config, static_cast<int>(epoch), b, steps_per_epoch);
@@ -277,21 +321,25 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       sgd.step();
       ++step;
       const double accuracy = 100.0 * TopOneAccuracy(out->logits, out->targets);
-      loss_sum += loss;
-      acc_sum += accuracy;
-      ++counted;
+      state.epoch_loss_sum += loss;
+      state.epoch_accuracy_sum += accuracy;
+      ++state.epoch_steps;
       result.last_loss = loss;
       result.last_pretext_top1 = accuracy;
-      // The first step of a run warms caches and allocators; leave it out of the rate.
-      if (step - state.step > 1 || resumed) {
-        train_seconds += Seconds(step_start);
-        data_wait_seconds += waited;
-        ++steps_timed;
+      // The first step of each session warms caches and allocators; leave it out of the rate.
+      if (step > first_step_of_session + 1) {
+        state.train_seconds += Seconds(step_start);
+        state.data_wait_seconds += waited;
+        ++state.steps_timed;
+      }
+      const int every_steps = run.checkpoint_every_steps();
+      if (every_steps > 0 && step % every_steps == 0 && b + 1 < steps_per_epoch && step < total_steps) {
+        MOCO_RETURN_IF_ERROR(save(epoch));
       }
       if (log && (step % run.log_every_steps() == 0 || b + 1 == steps_per_epoch || step == total_steps)) {
-        const double rate = steps_timed > 0 ? steps_timed * global_batch / train_seconds : 0;
+        const double rate = state.steps_timed > 0 ? state.steps_timed * global_batch / state.train_seconds : 0;
         const double eta = rate > 0 ? (total_steps - step) * global_batch / rate : 0;
-        const double waiting = train_seconds > 0 ? 100.0 * data_wait_seconds / train_seconds : 0;
+        const double waiting = state.train_seconds > 0 ? 100.0 * state.data_wait_seconds / state.train_seconds : 0;
         *log << absl::StrFormat("[%s] epoch %d/%d step %d/%d  loss %.4f  pretext top-1 %5.1f%%  lr %.4g  "
                                 "%.0f img/s (data wait %.1f%%)  ETA %s\n",
                                 config.name(), epoch + 1, epochs, b + 1, steps_per_epoch, loss, accuracy, lr, rate,
@@ -310,16 +358,14 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
                                        config.name(), epoch + 1, knn_top1, config.eval().knn_k(),
                                        config.eval().knn_t(), state.random_init_knn);
     }
-    if (counted > 0) {
-      result.last_epoch_loss = loss_sum / counted;
-      result.last_epoch_pretext_top1 = acc_sum / counted;
-    }
-    if (lead && counted > 0) {
+    const double loss_mean = state.epoch_loss_sum / std::max<int64_t>(1, state.epoch_steps);
+    const double accuracy_mean = state.epoch_accuracy_sum / std::max<int64_t>(1, state.epoch_steps);
+    if (lead && epoch_done) {
       MOCO_RETURN_IF_ERROR(AppendLine(
           metrics_path,
           absl::StrFormat("{\"epoch\": %d, \"step\": %d, \"loss\": %.6f, \"pretext_top1\": %.4f, \"knn_top1\": %s, "
                           "\"epoch_seconds\": %.2f}",
-                          epoch + 1, step, loss_sum / counted, acc_sum / counted,
+                          epoch + 1, step, loss_mean, accuracy_mean,
                           knn_top1 >= 0 ? absl::StrFormat("%.4f", knn_top1) : "null", Seconds(epoch_start))));
     }
     if (epoch_done && ((epoch + 1) % run.checkpoint_every_epochs() == 0 || last)) {
@@ -332,8 +378,12 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   result.steps = step;
   result.epochs_completed = step / steps_per_epoch;
   result.finished = step == epochs * steps_per_epoch;
-  result.images_per_second = train_seconds > 0 ? steps_timed * global_batch / train_seconds : 0;
-  result.data_wait_fraction = train_seconds > 0 ? data_wait_seconds / train_seconds : 0;
+  if (state.epoch_steps > 0) {  // the epoch trained last, over every session that worked on it
+    result.last_epoch_loss = state.epoch_loss_sum / state.epoch_steps;
+    result.last_epoch_pretext_top1 = state.epoch_accuracy_sum / state.epoch_steps;
+  }
+  result.images_per_second = state.train_seconds > 0 ? state.steps_timed * global_batch / state.train_seconds : 0;
+  result.data_wait_fraction = state.train_seconds > 0 ? state.data_wait_seconds / state.train_seconds : 0;
   result.wall_seconds = Seconds(started);
   if (resumed && result.knn_top1 < 0 && result.finished) result.knn_top1 = knn();  // a finished run, re-reported
   result.total_wall_seconds = earlier_wall_seconds + result.wall_seconds;

@@ -3,10 +3,13 @@
 // a checkpoint from another config is refused, and every mechanism trains.
 #include "moco/train/trainer.h"
 
-#include <torch/serialize/input-archive.h>
 #include <torch/torch.h>
 
+#include <sys/resource.h>
+
 #include <cmath>
+#include <csignal>
+#include <fstream>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -54,11 +57,9 @@ std::map<std::string, at::Tensor> CheckpointTensors(const std::string& path) {
 }
 
 int64_t CheckpointStep(const std::string& path) {
-  torch::serialize::InputArchive archive;
-  archive.load_from(path);
-  at::Tensor step;
-  archive.read("step", step);
-  return step.item<int64_t>();
+  absl::StatusOr<CheckpointState> state = ReadCheckpointState(path);
+  EXPECT_TRUE(state.ok()) << state.status();
+  return state.ok() ? state->step : -1;
 }
 
 TrainOptions Quiet() {
@@ -137,11 +138,97 @@ TEST(TrainerTest, CorruptCheckpointIsAnErrorNamingTheFile) {
   config.mutable_run()->set_max_steps(1);
   ASSERT_TRUE(Train(config, Quiet()).ok());
   const std::string path = dir + "/checkpoint.pt";
-  std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
+  const auto size = std::filesystem::file_size(path);
+  {
+    // One flipped bit in the middle: the checksum catches it before LibTorch reads anything.
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(static_cast<std::streamoff>(size / 2));
+    char byte = 0;
+    file.read(&byte, 1);
+    byte ^= 0x10;
+    file.seekp(static_cast<std::streamoff>(size / 2));
+    file.write(&byte, 1);
+  }
+  absl::StatusOr<TrainResult> flipped = Train(config, Quiet());
+  ASSERT_FALSE(flipped.ok());
+  EXPECT_EQ(flipped.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(flipped.status().message(), HasSubstr(path + " is corrupt: checksum"));
+
+  std::filesystem::resize_file(path, size / 2);
+  absl::StatusOr<TrainResult> truncated = Train(config, Quiet());
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_EQ(truncated.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(truncated.status().message(), HasSubstr(path));
+  EXPECT_THAT(truncated.status().message(), HasSubstr("truncated"));
+}
+
+// A full disk while checkpointing, simulated with a file-size limit below the checkpoint's size
+// (writes past it fail with EFBIG, as they would with ENOSPC): the run stops, says so, and the
+// previous checkpoint is intact and resumable.
+TEST(TrainerTest, FailedCheckpointWriteStopsAndKeepsThePreviousOne) {
+  const std::string dir = TempDir("full");
+  config::ExperimentConfig config = TinyConfig("moco { queue_size: 64 }", dir);
+  config.mutable_run()->set_max_steps(3);
+  ASSERT_TRUE(Train(config, Quiet()).ok());
+  const std::string path = dir + "/checkpoint.pt";
+  const auto size = std::filesystem::file_size(path);
+
+  config.mutable_run()->set_max_steps(6);
+  struct rlimit old_limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = size / 2;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
   absl::StatusOr<TrainResult> result = Train(config, Quiet());
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(result.status().message(), HasSubstr(path));
+  EXPECT_THAT(result.status().message(), HasSubstr("checkpoint not saved: cannot write " + path));
+  EXPECT_THAT(result.status().message(), HasSubstr("the previous checkpoint " + path + " is intact"));
+  EXPECT_EQ(CheckpointStep(path), 3);
+  EXPECT_EQ(std::filesystem::file_size(path), size);
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    EXPECT_THAT(entry.path().filename().string(), ::testing::Not(HasSubstr(".tmp."))) << "temporary file left";
+  }
+  absl::StatusOr<TrainResult> resumed = Train(config, Quiet());
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(CheckpointStep(path), 6);
+}
+
+// Mid-epoch checkpoints (run.checkpoint_every_steps) and a resume from one: the same weights,
+// optimizer state, RNG and epoch sums as a run never stopped, and the same record metrics.
+TEST(TrainerTest, ResumeFromAMidEpochCheckpointIsBitIdentical) {
+  const std::string straight_dir = TempDir("steps_straight"), resumed_dir = TempDir("steps_resumed");
+  const std::string bank = "memory_bank { num_negatives: 64 }";
+  config::ExperimentConfig straight = TinyConfig(bank, straight_dir);
+  straight.mutable_run()->set_checkpoint_every_steps(3);
+  absl::StatusOr<TrainResult> a = Train(straight, Quiet());
+  ASSERT_TRUE(a.ok()) << a.status();
+
+  config::ExperimentConfig stopped = TinyConfig(bank, resumed_dir);
+  stopped.mutable_run()->set_checkpoint_every_steps(3);
+  stopped.mutable_run()->set_max_steps(13);  // epoch 2, step 5 of 8
+  ASSERT_TRUE(Train(stopped, Quiet()).ok());
+  stopped.mutable_run()->set_max_steps(0);
+  absl::StatusOr<TrainResult> b = Train(stopped, Quiet());
+  ASSERT_TRUE(b.ok()) << b.status();
+
+  absl::StatusOr<std::vector<std::string>> differences =
+      CheckpointDifferences(straight_dir + "/checkpoint.pt", resumed_dir + "/checkpoint.pt");
+  ASSERT_TRUE(differences.ok()) << differences.status();
+  EXPECT_THAT(*differences, ::testing::IsEmpty());
+  EXPECT_EQ(a->last_epoch_loss, b->last_epoch_loss);
+  EXPECT_EQ(a->last_epoch_pretext_top1, b->last_epoch_pretext_top1);
+  std::ifstream la(straight_dir + "/metrics.jsonl"), lb(resumed_dir + "/metrics.jsonl");
+  std::string line_a, line_b;
+  int lines = 0;
+  while (std::getline(la, line_a)) {
+    ASSERT_TRUE(std::getline(lb, line_b));
+    EXPECT_EQ(line_a.substr(0, line_a.find("\"epoch_seconds\"")), line_b.substr(0, line_b.find("\"epoch_seconds\"")));
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2);
+  EXPECT_FALSE(std::getline(lb, line_b)) << "extra line: " << line_b;
 }
 
 TEST(TrainerTest, EveryMechanismTrainsAndReportsKnn) {

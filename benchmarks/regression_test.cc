@@ -1,0 +1,252 @@
+#include "benchmarks/regression.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "benchmarks/figures.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+
+namespace moco {
+namespace {
+
+using bench::RegressionCheck;
+using bench::RegressionExpectations;
+using nlohmann::json;
+
+RegressionExpectations Parse(const std::string& text) {
+  RegressionExpectations e;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &e)) << text;
+  return e;
+}
+
+// What the committed file looks like: one accuracy per smoke run, throughput ratios.
+const char kExpectations[] = R"pb(
+  check { key: "smoke/moco_queue-256-s0/knn_top1" value: 40.0 tolerance: 2.0 better: HIGHER }
+  check { key: "smoke/memory_bank-256-s0/knn_top1" value: 36.0 tolerance: 2.0 better: HIGHER }
+  check { key: "throughput/moco_over_supervised_step_time" value: 1.35 relative_tolerance: 0.2 better: LOWER }
+  check { key: "throughput/moco_data_wait_fraction" value: 0.01 tolerance: 0.04 better: LOWER }
+  check { key: "throughput/decode_augment_over_torchvision" value: 30.0 relative_tolerance: 0.3 better: HIGHER }
+)pb";
+
+// The outputs of a healthy run, as the throughput binary, the Python reference and the
+// micro-benchmark print them.
+BenchmarkOutputs HealthyOutputs() {
+  BenchmarkOutputs out;
+  out.throughput = json::parse(R"({"cases": [
+      {"case": "moco/memory/r18", "images_per_second": 300.0},
+      {"case": "supervised/memory/r18", "images_per_second": 405.0},
+      {"case": "moco/dataset/r18", "images_per_second": 290.0, "data_wait_fraction": 0.012}]})");
+  out.python = json::parse(R"([
+      {"mode": "memory", "channels_last": true, "images_per_second": 250.0},
+      {"mode": "dataloader", "workers": 1, "channels_last": true, "images_per_second": 145.0},
+      {"mode": "dataloader", "workers": 2, "channels_last": false, "images_per_second": 125.0},
+      {"mode": "augment", "images_per_second": 500.0}])");
+  out.micro = json::parse(R"([{"benchmarks": [
+      {"name": "BM_DecodeAugmentPair/cifar", "run_type": "iteration", "images/s": 15000.0}]}])");
+  return out;
+}
+
+Measurements WithAccuracy(Measurements m, double moco_knn, double bank_knn) {
+  m["smoke/moco_queue-256-s0/knn_top1"] = moco_knn;
+  m["smoke/memory_bank-256-s0/knn_top1"] = bank_knn;
+  return m;
+}
+
+const std::set<std::string> kBoth = {"smoke", "throughput"};
+
+TEST(FiguresTest, RatiosAreComputedFromTheSameRun) {
+  const std::vector<Ratio> ratios = TargetRatios(HealthyOutputs());
+  std::map<std::string, Ratio> by_key;
+  for (const Ratio& r : ratios) by_key.emplace(r.key, r);
+  // 290 / max(145, 125); 300 / 250; 15000 / 500; 405 / 300; 290 / 300, by hand.
+  EXPECT_NEAR(*by_key.at("moco_dataset_over_python_best").value, 2.0, 1e-9);
+  EXPECT_NEAR(*by_key.at("moco_memory_over_python_memory").value, 1.2, 1e-9);
+  EXPECT_NEAR(*by_key.at("decode_augment_over_torchvision").value, 30.0, 1e-9);
+  EXPECT_NEAR(*by_key.at("moco_data_wait_fraction").value, 0.012, 1e-12);
+  EXPECT_NEAR(*by_key.at("moco_over_supervised_step_time").value, 1.35, 1e-9);
+  EXPECT_NEAR(*by_key.at("moco_dataset_over_memory").value, 290.0 / 300.0, 1e-9);
+  for (const Ratio& r : ratios) EXPECT_TRUE(r.Met()) << r.key;
+}
+
+TEST(FiguresTest, StepsInMemoryCompareByTheirMedianStep) {
+  BenchmarkOutputs out = HealthyOutputs();
+  out.throughput["cases"][0]["images_per_second_median_step"] = 324.0;  // one slow step pulled the mean to 300
+  out.throughput["cases"][1]["images_per_second_median_step"] = 405.0;
+  out.python[0]["images_per_second_median_step"] = 270.0;
+  const Measurements m = ThroughputMeasurements(out);
+  EXPECT_NEAR(m.at("throughput/moco_over_supervised_step_time"), 405.0 / 324.0, 1e-12);
+  EXPECT_NEAR(m.at("throughput/moco_memory_over_python_memory"), 324.0 / 270.0, 1e-12);
+  EXPECT_NEAR(m.at("throughput/moco_dataset_over_memory"), 290.0 / 300.0, 1e-12);  // means: waiting counts
+}
+
+TEST(FiguresTest, RepeatedRunsCountByTheFastest) {
+  BenchmarkOutputs out = HealthyOutputs();
+  // moco/dataset/r18 ran again, slowed by other work: its slower run (and its data wait) is ignored.
+  out.throughput["cases"].push_back(
+      json::parse(R"({"case": "moco/dataset/r18", "images_per_second": 100.0, "data_wait_fraction": 0.5})"));
+  out.python.push_back(json::parse(R"({"mode": "memory", "channels_last": true, "images_per_second": 240.0})"));
+  const Measurements m = ThroughputMeasurements(out);
+  EXPECT_NEAR(m.at("throughput/moco_data_wait_fraction"), 0.012, 1e-12);
+  EXPECT_NEAR(m.at("throughput/moco_dataset_over_python_best"), 2.0, 1e-12);
+  EXPECT_NEAR(m.at("throughput/moco_memory_over_python_memory"), 1.2, 1e-12);
+}
+
+TEST(FiguresTest, PerCpuSecondRatios) {
+  BenchmarkOutputs out = HealthyOutputs();
+  out.throughput["cases"][0]["images_per_cpu_second"] = 120.0;
+  out.throughput["cases"][1]["images_per_cpu_second"] = 168.0;
+  out.python[0]["images_per_cpu_second"] = 100.0;
+  const Measurements m = ThroughputMeasurements(out);
+  EXPECT_NEAR(m.at("throughput/moco_over_supervised_cpu_time"), 1.4, 1e-12);
+  EXPECT_NEAR(m.at("throughput/moco_memory_over_python_memory_cpu"), 1.2, 1e-12);
+  EXPECT_EQ(ThroughputMeasurements(HealthyOutputs()).count("throughput/moco_over_supervised_cpu_time"), 0u);
+}
+
+TEST(FiguresTest, MissingFiguresGiveNoRatio) {
+  BenchmarkOutputs out = HealthyOutputs();
+  out.python = json::array();
+  const Measurements m = ThroughputMeasurements(out);
+  EXPECT_EQ(m.count("throughput/moco_dataset_over_python_best"), 0u);
+  EXPECT_EQ(m.count("throughput/decode_augment_over_torchvision"), 0u);
+  EXPECT_EQ(m.count("throughput/moco_over_supervised_step_time"), 1u);
+}
+
+TEST(RegressionTest, WithinToleranceValuesPass) {
+  Measurements m = WithAccuracy(ThroughputMeasurements(HealthyOutputs()), 38.5, 37.9);  // -1.5 and +1.9 points
+  const std::vector<CheckOutcome> outcomes = Compare(Parse(kExpectations), m, kBoth);
+  ASSERT_EQ(outcomes.size(), 8u);  // 5 checks + 3 ratios without an expectation (new)
+  EXPECT_TRUE(Passed(outcomes)) << RenderTable(outcomes);
+  for (const CheckOutcome& o : outcomes) {
+    EXPECT_TRUE(o.verdict == CheckVerdict::kPass || o.verdict == CheckVerdict::kNew) << o.key;
+  }
+}
+
+TEST(RegressionTest, AnAccuracyDropFails) {
+  // 40.0 expected with a 2-point tolerance: 37.5 is a regression.
+  Measurements m = WithAccuracy(ThroughputMeasurements(HealthyOutputs()), 37.5, 36.0);
+  const std::vector<CheckOutcome> outcomes = Compare(Parse(kExpectations), m, kBoth);
+  EXPECT_FALSE(Passed(outcomes));
+  EXPECT_EQ(outcomes[0].verdict, CheckVerdict::kRegressed);
+  EXPECT_NEAR(outcomes[0].delta, -2.5, 1e-12);
+  EXPECT_EQ(outcomes[1].verdict, CheckVerdict::kPass);
+  EXPECT_NE(RenderTable(outcomes).find("REGRESSED"), std::string::npos);
+}
+
+TEST(RegressionTest, ASleepInTheAugmentationFails) {
+  // A sleep in the augmentation: decoding + views run at a third of their speed, and the end-to-end
+  // step now waits for its batches; the steps with tensors in memory are untouched.
+  BenchmarkOutputs slow = HealthyOutputs();
+  slow.micro[0]["benchmarks"][0]["images/s"] = 5000.0;
+  slow.throughput["cases"][2]["data_wait_fraction"] = 0.30;
+  slow.throughput["cases"][2]["images_per_second"] = 200.0;
+  const std::vector<CheckOutcome> outcomes =
+      Compare(Parse(kExpectations), WithAccuracy(ThroughputMeasurements(slow), 40.0, 36.0), kBoth);
+  EXPECT_FALSE(Passed(outcomes)) << RenderTable(outcomes);
+  std::map<std::string, CheckVerdict> verdicts;
+  for (const CheckOutcome& o : outcomes) verdicts[o.key] = o.verdict;
+  EXPECT_EQ(verdicts["throughput/decode_augment_over_torchvision"], CheckVerdict::kRegressed);  // 10 vs 30 +- 9
+  EXPECT_EQ(verdicts["throughput/moco_data_wait_fraction"], CheckVerdict::kRegressed);          // 0.3 vs 0.01 + 0.04
+  EXPECT_EQ(verdicts["throughput/moco_over_supervised_step_time"], CheckVerdict::kPass);
+}
+
+TEST(RegressionTest, ASlowerMocoStepFails) {
+  // MoCo's step 30% slower while the supervised step is not: 1.35 -> 1.755 > 1.35 * 1.2.
+  BenchmarkOutputs slow = HealthyOutputs();
+  slow.throughput["cases"][0]["images_per_second"] = 300.0 / 1.3;
+  const std::vector<CheckOutcome> outcomes =
+      Compare(Parse(kExpectations), WithAccuracy(ThroughputMeasurements(slow), 40.0, 36.0), kBoth);
+  EXPECT_FALSE(Passed(outcomes));
+  EXPECT_EQ(outcomes[2].key, "throughput/moco_over_supervised_step_time");
+  EXPECT_EQ(outcomes[2].verdict, CheckVerdict::kRegressed);
+  EXPECT_NEAR(outcomes[2].allowed, 0.27, 1e-12);
+}
+
+TEST(RegressionTest, EdgesAndDirections) {
+  RegressionCheck higher = Parse(R"pb(check { key: "a/b" value: 10 tolerance: 1 better: HIGHER })pb").check(0);
+  EXPECT_EQ(Judge(higher, 9.0).verdict, CheckVerdict::kPass);  // exactly at the edge
+  EXPECT_EQ(Judge(higher, 8.99).verdict, CheckVerdict::kRegressed);
+  EXPECT_EQ(Judge(higher, 11.5).verdict, CheckVerdict::kImproved);
+  RegressionCheck lower = Parse(R"pb(check { key: "a/b" value: 10 relative_tolerance: 0.1 better: LOWER })pb").check(0);
+  EXPECT_EQ(Judge(lower, 11.0).verdict, CheckVerdict::kPass);
+  EXPECT_EQ(Judge(lower, 11.2).verdict, CheckVerdict::kRegressed);
+  EXPECT_EQ(Judge(lower, 8.0).verdict, CheckVerdict::kImproved);
+  RegressionCheck neither = Parse(R"pb(check { key: "a/b" value: 10 tolerance: 1 better: NEITHER })pb").check(0);
+  EXPECT_EQ(Judge(neither, 11.5).verdict, CheckVerdict::kRegressed);
+  EXPECT_EQ(Judge(neither, 8.5).verdict, CheckVerdict::kRegressed);
+  // The larger of the two tolerances applies.
+  RegressionCheck both = Parse(R"pb(check { key: "a/b" value: 10 tolerance: 0.5 relative_tolerance: 0.2 })pb").check(0);
+  EXPECT_DOUBLE_EQ(AllowedDeviation(both), 2.0);
+  EXPECT_EQ(Judge(higher, std::nullopt).verdict, CheckVerdict::kMissing);
+  EXPECT_EQ(Judge(higher, std::nan("")).verdict, CheckVerdict::kMissing);
+}
+
+TEST(RegressionTest, MissingFiguresFailAndUnrunSourcesAreSkipped) {
+  const RegressionExpectations expected = Parse(kExpectations);
+  // The smoke tier ran but one run produced no kNN figure: that is a failure.
+  Measurements m = ThroughputMeasurements(HealthyOutputs());
+  m["smoke/moco_queue-256-s0/knn_top1"] = 40.0;
+  std::vector<CheckOutcome> outcomes = Compare(expected, m, kBoth);
+  EXPECT_FALSE(Passed(outcomes));
+  EXPECT_EQ(outcomes[1].verdict, CheckVerdict::kMissing);
+  // Only the throughput part ran (--skip_accuracy): the accuracy checks are skipped.
+  outcomes = Compare(expected, ThroughputMeasurements(HealthyOutputs()), {"throughput"});
+  EXPECT_TRUE(Passed(outcomes)) << RenderTable(outcomes);
+  EXPECT_EQ(outcomes[0].verdict, CheckVerdict::kSkipped);
+}
+
+TEST(RegressionTest, UpdateTakesMeasuredValuesAndKeepsTolerances) {
+  const RegressionExpectations expected = Parse(kExpectations);
+  Measurements m = WithAccuracy(ThroughputMeasurements(HealthyOutputs()), 45.0, 35.0);
+  m.erase("throughput/moco_data_wait_fraction");  // no longer produced: dropped
+  const RegressionExpectations updated =
+      UpdatedExpectations(expected, m, {"smoke", "throughput"}, [](const std::string&) {
+        RegressionCheck c;
+        c.set_relative_tolerance(0.25);
+        return c;
+      });
+  std::map<std::string, RegressionCheck> by_key;
+  for (const RegressionCheck& c : updated.check()) by_key[c.key()] = c;
+  EXPECT_EQ(by_key.count("throughput/moco_data_wait_fraction"), 0u);
+  EXPECT_DOUBLE_EQ(by_key["smoke/moco_queue-256-s0/knn_top1"].value(), 45.0);
+  EXPECT_DOUBLE_EQ(by_key["smoke/moco_queue-256-s0/knn_top1"].tolerance(), 2.0);
+  EXPECT_DOUBLE_EQ(by_key["throughput/moco_dataset_over_python_best"].value(), 2.0);
+  EXPECT_DOUBLE_EQ(by_key["throughput/moco_dataset_over_python_best"].relative_tolerance(), 0.25);
+  // The updated file passes against the same measurements.
+  EXPECT_TRUE(Passed(Compare(updated, m, kBoth)));
+  // Only the throughput part ran: the accuracy checks are kept as they were.
+  const RegressionExpectations partial =
+      UpdatedExpectations(expected, ThroughputMeasurements(HealthyOutputs()), {"throughput"},
+                          [](const std::string&) { return RegressionCheck(); });
+  EXPECT_EQ(partial.check(0).key(), "smoke/moco_queue-256-s0/knn_top1");
+  EXPECT_DOUBLE_EQ(partial.check(0).value(), 40.0);
+}
+
+TEST(RegressionTest, FilesRoundTripAndBadFilesNameTheProblem) {
+  const std::string dir = testing::TempDir();
+  const std::string path = dir + "/expect.pbtxt";
+  ASSERT_TRUE(WriteExpectations(path, Parse(kExpectations), "# header line").ok());
+  absl::StatusOr<RegressionExpectations> loaded = LoadExpectations(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->check_size(), 5);
+  EXPECT_EQ(loaded->check(2).better(), RegressionCheck::LOWER);
+
+  const std::string bad = dir + "/bad.pbtxt";
+  std::ofstream(bad) << "check { key: \"smoke/x\" value: 1 }\ncheck { key: \"smoke/x\" value: 2 }\n";
+  absl::StatusOr<RegressionExpectations> dup = LoadExpectations(bad);
+  ASSERT_FALSE(dup.ok());
+  EXPECT_NE(dup.status().message().find("check 2 (smoke/x): duplicate key"), std::string::npos) << dup.status();
+
+  std::ofstream(bad, std::ios::trunc) << "check { key: \"smoke/x\" valu: 1 }\n";
+  absl::StatusOr<RegressionExpectations> typo = LoadExpectations(bad);
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("bad.pbtxt:1:"), std::string::npos) << typo.status();
+
+  std::ofstream(bad, std::ios::trunc) << "check { key: \"smoke/x\" value: 1 tolerance: -1 }\n";
+  EXPECT_FALSE(LoadExpectations(bad).ok());
+  EXPECT_EQ(LoadExpectations(dir + "/nothing.pbtxt").status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace moco
