@@ -69,10 +69,11 @@ std::string MetricsLines(const std::string& path) {
   return out;
 }
 
-std::string LastLine(const std::string& path) {
+// The last line `path` got after its first `from` bytes (what the current attempt logged).
+std::string LastLine(const std::string& path, size_t from = 0) {
   absl::StatusOr<std::string> text = ReadFile(path);
-  if (!text.ok() || text->empty()) return "(nothing logged yet)";
-  std::string t = *text;
+  if (!text.ok() || text->size() <= from) return "(start-up: nothing logged yet)";
+  std::string t = text->substr(from);
   while (!t.empty() && t.back() == '\n') t.pop_back();
   const size_t newline = t.rfind('\n');
   return newline == std::string::npos ? t : t.substr(newline + 1);
@@ -150,6 +151,8 @@ absl::Status Main(const char* argv0) {
     while (true) {
       ++attempt;
       const double at = kills < kills_wanted ? moment(rng) : 1e9;  // the last attempt runs to the end
+      std::error_code size_error;
+      const size_t logged_before = fs::exists(log) ? fs::file_size(log, size_error) : 0;
       MOCO_ASSIGN_OR_RETURN(const int pid, StartLoggedProcess(command(dir, attempt == 1), log));
       MOCO_ASSIGN_OR_RETURN(std::optional<int> code, WaitProcessFor(pid, absl::Seconds(at)));
       if (code.has_value()) {
@@ -161,7 +164,7 @@ absl::Status Main(const char* argv0) {
       }
       MOCO_RETURN_IF_ERROR(KillProcessGroup(pid).status());
       ++kills;
-      const std::string where = TemporaryFileLeft(dir) ? "writing a checkpoint" : LastLine(log);
+      const std::string where = TemporaryFileLeft(dir) ? "writing a checkpoint" : LastLine(log, logged_before);
       std::cout << absl::StrFormat("kill %2d at %6.2f s (run %d, attempt %d): %s\n", kills, at, runs, attempt, where);
       std::ofstream(log, std::ios::app) << "=== SIGKILL at " << at << " s ===\n";
     }
