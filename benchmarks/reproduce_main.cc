@@ -32,6 +32,7 @@
 #include "benchmarks/harness/plan.h"
 #include "benchmarks/harness/report.h"
 #include "configs/config.h"
+#include "moco/common/files.h"
 #include "moco/common/record.h"
 #include "moco/common/status.h"
 #include "moco/distributed/worker_launcher.h"
@@ -186,6 +187,8 @@ absl::Status WriteIndex(const std::string& reports_dir) {
       "unless its config changes. Published numbers appear only in sections labelled published.\n\n"
       "| tier | report | runs done |\n| --- | --- | --- |\n";
   for (const std::string& tier : kTiers) {
+    // The smoke tier's reports are scratch (CI's regression writes them; .gitignore keeps them out).
+    if (tier == "smoke") continue;
     for (const std::string& table : kTables) {
       const fs::path report = fs::path(reports_dir) / tier / (table + ".md");
       if (!fs::exists(report)) continue;
@@ -205,11 +208,7 @@ absl::Status WriteIndex(const std::string& reports_dir) {
   if (fs::exists(fs::path(reports_dir) / "benchmarks.md")) {
     absl::StrAppend(&md, "\nThroughput and micro-benchmarks: [benchmarks.md](benchmarks.md) (`bazel run //benchmarks:report`).\n");
   }
-  const std::string path = (fs::path(reports_dir) / "README.md").string();
-  std::ofstream out(path, std::ios::trunc);
-  out << md;
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
+  return WriteFileAtomic((fs::path(reports_dir) / "README.md").string(), md);
 }
 
 // Trains one run and writes its record; a run stopped by a non-finite loss gets a record that
