@@ -13,7 +13,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <limits>
 #include <set>
@@ -33,6 +32,7 @@
 #include "benchmarks/harness/report.h"
 #include "configs/config.h"
 #include "moco/common/files.h"
+#include "moco/common/paths.h"
 #include "moco/common/record.h"
 #include "moco/common/status.h"
 #include "moco/distributed/worker_launcher.h"
@@ -40,6 +40,8 @@
 
 ABSL_FLAG(std::string, table, "queue_size", "queue_size, momentum, shuffle_bn, or all.");
 ABSL_FLAG(std::string, tier, "smoke", "smoke, cpu, gpu, paper, or all (all: only with --dry_run).");
+ABSL_FLAG(std::string, table_file, "",
+          "A table config (.pbtxt) to run instead of --table/--tier; its table and tier fields name the report.");
 ABSL_FLAG(bool, dry_run, false, "Print the plan with an estimated time per run; run nothing.");
 ABSL_FLAG(std::string, runs, "", "Comma-separated run names: run only these (others are planned, not run).");
 ABSL_FLAG(int, max_runs, 0, "Run at most this many missing runs, then write the report (0: all).");
@@ -122,17 +124,23 @@ struct TableJob {
   std::string report_dir;
 };
 
-absl::StatusOr<TableJob> MakeJob(const std::string& table_name, const std::string& tier) {
+// The job of configs/tables/<tier>/<table_name>.pbtxt, or of `file` when it is not empty.
+absl::StatusOr<TableJob> MakeJob(const std::string& table_name, const std::string& tier, const std::string& file = "") {
   TableJob job;
   job.table_name = table_name;
   job.tier = tier;
-  const std::string path = absl::StrCat("configs/tables/", tier, "/", table_name, ".pbtxt");
+  const std::string path = file.empty() ? absl::StrCat("configs/tables/", tier, "/", table_name, ".pbtxt") : file;
   MOCO_ASSIGN_OR_RETURN(job.table, LoadTable(path));
+  if (!file.empty()) {
+    job.table_name = job.table.table();
+    job.tier = absl::AsciiStrToLower(config::Tier_Name(job.table.tier()));
+  }
+  const std::string& tier_dir = job.tier;
   const std::string reports =
       absl::GetFlag(FLAGS_reports_dir).empty() ? (fs::path(Workspace()) / "reports").string() : absl::GetFlag(FLAGS_reports_dir);
-  job.report_dir = (fs::path(reports) / tier).string();
+  job.report_dir = (fs::path(reports) / tier_dir).string();
   job.records_dir = (fs::path(job.report_dir) / "runs").string();
-  job.runs_dir = absl::GetFlag(FLAGS_runs_dir).empty() ? (fs::path(Workspace()) / "runs" / tier).string()
+  job.runs_dir = absl::GetFlag(FLAGS_runs_dir).empty() ? (fs::path(Workspace()) / "runs" / tier_dir).string()
                                                        : absl::GetFlag(FLAGS_runs_dir);
   return job;
 }
@@ -169,9 +177,7 @@ absl::Status WriteReport(const TableJob& job) {
   if (!plotted.ok()) std::cerr << "reproduce: no plot: " << plotted.message() << "\n";
   const std::string md = RenderReport(job.table, runs, cells, findings, metric, plotted.ok() ? png : "");
   const std::string md_path = (fs::path(job.report_dir) / (job.table_name + ".md")).string();
-  std::ofstream out(md_path, std::ios::trunc);
-  out << md;
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", md_path));
+  MOCO_RETURN_IF_ERROR(WriteFileAtomic(md_path, md));
   std::cout << "reproduce: wrote " << md_path << "\n";
   for (const Finding& f : findings) std::cout << "  [" << VerdictName(f.verdict) << "] " << f.claim << "\n";
   return absl::OkStatus();
@@ -307,10 +313,14 @@ int Main() {
               << ", all\n";
     return false;
   };
+  const std::string table_file = absl::GetFlag(FLAGS_table_file).empty() ? "" : UserPath(absl::GetFlag(FLAGS_table_file));
   if (!check(tier_flag, kTiers, "tier") || !check(table_flag, kTables, "table")) return 1;
-  for (const std::string& tier : Expand(tier_flag, kTiers, "tier")) {
-    for (const std::string& table : Expand(table_flag, kTables, "table")) {
-      absl::StatusOr<TableJob> job = MakeJob(table, tier);
+  const std::vector<std::string> tiers = table_file.empty() ? Expand(tier_flag, kTiers, "tier") : std::vector<std::string>{""};
+  const std::vector<std::string> tables =
+      table_file.empty() ? Expand(table_flag, kTables, "table") : std::vector<std::string>{""};
+  for (const std::string& tier : tiers) {
+    for (const std::string& table : tables) {
+      absl::StatusOr<TableJob> job = MakeJob(table, tier, table_file);
       if (!job.ok()) {
         std::cerr << "reproduce: error: " << job.status().message() << "\n";
         return 1;

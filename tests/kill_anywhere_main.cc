@@ -5,11 +5,12 @@
 // --kills kills have been survived.
 //
 //   bazel run //tests:kill_anywhere -- --kills=20            # the full check
-//   bazel run //tests:kill_anywhere -- --kills=20 --seed=7   # replay one
+//   bazel run //tests:kill_anywhere -- --kills=20 --seed=7   # the same kill moments again
+//   bazel run //tests:kill_anywhere -- --harness --kills=10  # kill the harness mid-sweep
 //
 // Each kill's moment is drawn uniformly over the straight run's wall time, so kills land in
 // start-up (reading the dataset), steps, kNN evaluation and checkpoint writes alike; the line
-// printed for each says where the run was (its last log line, or "writing a checkpoint" when a
+// printed for each says where the run was (its last log line, or "writing a file (a temporary file was left)" when a
 // temporary checkpoint file was left behind).
 #include <cstdint>
 #include <filesystem>
@@ -39,6 +40,10 @@
 ABSL_FLAG(int, kills, 20, "Kills to survive (over as many interrupted runs as that takes).");
 ABSL_FLAG(int64_t, seed, -1, "Seed of the kill moments (-1: from the clock; printed either way).");
 ABSL_FLAG(std::string, config, "tests/testdata/kill_anywhere.pbtxt", "The run to kill.");
+ABSL_FLAG(bool, harness, false,
+          "Kill the reproduction harness sweeping --table_file instead of one pretraining run, and compare every "
+          "run's record and checkpoint.");
+ABSL_FLAG(std::string, table_file, "tests/testdata/kill_table.pbtxt", "The table the harness sweeps (--harness).");
 ABSL_FLAG(std::string, work_dir, "", "Where the runs go (default: $TEST_TMPDIR or /tmp, + kill_anywhere).");
 
 namespace moco {
@@ -81,13 +86,39 @@ std::string LastLine(const std::string& path, size_t from = 0) {
 
 bool TemporaryFileLeft(const std::string& dir) {
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+  for (const auto& entry : fs::recursive_directory_iterator(dir, ec)) {
     if (absl::StrContains(entry.path().filename().string(), ".tmp.")) return true;
   }
   return false;
 }
 
 // Differences between the straight run's outputs and an interrupted one's; empty when identical.
+std::vector<std::string> Compare(const std::string& straight, const std::string& killed);
+
+// The harness's outputs: each run's record (reports/<tier>/runs/<name>.json) and its run folder.
+std::vector<std::string> CompareSweeps(const std::string& straight, const std::string& killed) {
+  std::vector<std::string> out;
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& tier : fs::directory_iterator(straight + "/reports", ec)) {
+    if (!tier.is_directory()) continue;
+    for (const auto& record : fs::directory_iterator(tier.path() / "runs", ec)) {
+      const std::string relative = fs::relative(record.path(), straight, ec).string();
+      names.push_back(relative);
+      const std::string a = RecordFigures(straight + "/" + relative), b = RecordFigures(killed + "/" + relative);
+      if (a != b) out.push_back(absl::StrCat(relative, ": ", a, "\n    vs ", b));
+    }
+  }
+  if (names.empty()) out.push_back("the straight sweep wrote no records");
+  for (const auto& run : fs::directory_iterator(straight + "/runs", ec)) {
+    const std::string name = run.path().filename().string();
+    for (const std::string& d : Compare(run.path().string(), killed + "/runs/" + name)) {
+      out.push_back(absl::StrCat("runs/", name, ": ", d));
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> Compare(const std::string& straight, const std::string& killed) {
   std::vector<std::string> out;
   absl::StatusOr<std::vector<std::string>> tensors =
@@ -105,8 +136,10 @@ std::vector<std::string> Compare(const std::string& straight, const std::string&
 }
 
 absl::Status Main(const char* argv0) {
-  MOCO_ASSIGN_OR_RETURN(const std::string pretrain, FindProgram(argv0, "moco/pretrain"));
-  const std::string config = UserPath(absl::GetFlag(FLAGS_config));
+  const bool harness = absl::GetFlag(FLAGS_harness);
+  MOCO_ASSIGN_OR_RETURN(const std::string program,
+                        FindProgram(argv0, harness ? "benchmarks/reproduce" : "moco/pretrain"));
+  const std::string config = UserPath(absl::GetFlag(harness ? FLAGS_table_file : FLAGS_config));
   std::string work = absl::GetFlag(FLAGS_work_dir);
   if (work.empty()) {
     const char* tmp = std::getenv("TEST_TMPDIR");
@@ -116,14 +149,18 @@ absl::Status Main(const char* argv0) {
   int64_t seed = absl::GetFlag(FLAGS_seed);
   if (seed < 0) seed = absl::ToUnixMicros(absl::Now()) % 1000000;
   const int kills_wanted = absl::GetFlag(FLAGS_kills);
-  std::cout << absl::StrFormat("kill_anywhere: %d kills, seed %d (replay with --seed=%d), config %s, in %s\n",
-                               kills_wanted, seed, seed, config, work);
+  std::cout << absl::StrFormat("kill_anywhere: %d kills of %s, seed %d (replay with --seed=%d), %s, in %s\n",
+                               kills_wanted, harness ? "the harness" : "a pretraining run", seed, seed, config, work);
   std::error_code ec;
   fs::remove_all(work, ec);
   fs::create_directories(work, ec);
 
   auto command = [&](const std::string& dir, bool fresh) {
-    std::vector<std::string> argv = {pretrain, "--config=" + config, "--output_dir=" + dir};
+    if (harness) {
+      return std::vector<std::string>{program, "--table_file=" + config, "--reports_dir=" + dir + "/reports",
+                                      "--runs_dir=" + dir + "/runs"};
+    }
+    std::vector<std::string> argv = {program, "--config=" + config, "--output_dir=" + dir};
     if (fresh) argv.push_back("--fresh");
     return argv;
   };
@@ -164,11 +201,11 @@ absl::Status Main(const char* argv0) {
       }
       MOCO_RETURN_IF_ERROR(KillProcessGroup(pid).status());
       ++kills;
-      const std::string where = TemporaryFileLeft(dir) ? "writing a checkpoint" : LastLine(log, logged_before);
+      const std::string where = TemporaryFileLeft(dir) ? "writing a file (a temporary file was left)" : LastLine(log, logged_before);
       std::cout << absl::StrFormat("kill %2d at %6.2f s (run %d, attempt %d): %s\n", kills, at, runs, attempt, where);
       std::ofstream(log, std::ios::app) << "=== SIGKILL at " << at << " s ===\n";
     }
-    const std::vector<std::string> differences = Compare(straight, dir);
+    const std::vector<std::string> differences = harness ? CompareSweeps(straight, dir) : Compare(straight, dir);
     if (differences.empty()) {
       std::cout << absl::StrFormat("run %d: finished after %d attempt(s); checkpoint, record and metrics are "
                                    "bit-identical to the straight run\n",
