@@ -112,7 +112,9 @@ TEST(TrainerTest, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   // The checkpoint of epoch 1 (step 8) is intact and finite.
   EXPECT_EQ(CheckpointStep(dir + "/checkpoint.pt"), 8);
   for (const auto& [name, tensor] : CheckpointTensors(dir + "/checkpoint.pt")) {
-    if (tensor.is_floating_point()) ASSERT_TRUE(tensor.isfinite().all().item<bool>()) << name;
+    if (tensor.is_floating_point()) {
+      ASSERT_TRUE(tensor.isfinite().all().item<bool>()) << name;
+    }
   }
   // And the run resumes from it.
   absl::StatusOr<TrainResult> resumed = Train(TinyConfig("moco { queue_size: 64 }", dir), Quiet());
