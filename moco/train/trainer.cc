@@ -310,10 +310,14 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       if (options.on_loss) options.on_loss(step, out->loss);
       const double loss = out->loss.item<double>();
       if (!std::isfinite(loss)) {
+        const std::string kept =
+            std::filesystem::exists(checkpoint_path)
+                ? absl::StrFormat("The last good checkpoint (epoch %d, step %d) is kept at %s", state.epoch,
+                                  state.step, checkpoint_path)
+                : absl::StrCat("No checkpoint had been written yet (", checkpoint_path, ")");
         return absl::DataLossError(absl::StrFormat(
-            "loss is %f at epoch %d, step %d: training stopped. The last good checkpoint (epoch %d, step %d) "
-            "is kept at %s; lower optim.lr or check the data",
-            loss, epoch + 1, step, state.epoch, state.step, checkpoint_path));
+            "loss is %f at epoch %d, step %d: training stopped. %s; lower optim.lr or check the data", loss,
+            epoch + 1, step, kept));
       }
       sgd.zero_grad();
       out->loss.backward();
