@@ -207,13 +207,8 @@ absl::StatusOr<json> RunFromMemory(const Case& c, const config::ExperimentConfig
                         CreateMechanism(config, kCifarTrainImages, kCifarClasses, group));
   mechanism->to(device);
   if (c.channels_last) ToChannelsLast(*mechanism);
-  std::vector<at::Tensor> trainable;
-  for (const auto& p : mechanism->parameters()) {
-    if (p.requires_grad()) trainable.push_back(p);
-  }
-  torch::optim::SGD sgd(trainable, torch::optim::SGDOptions(ScaledLearningRate(config))
-                                       .momentum(config.optim().momentum())
-                                       .weight_decay(config.optim().weight_decay()));
+  std::unique_ptr<torch::optim::SGD> optimizer = MakeSgd(config, *mechanism);
+  torch::optim::SGD& sgd = *optimizer;
   const auto format = c.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   TrainBatch data;
   data.view_q = at::randn({batch, 3, size, size}).contiguous(format).to(device);  // N x 3 x S x S

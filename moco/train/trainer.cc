@@ -138,6 +138,16 @@ std::string FirstDifference(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+std::unique_ptr<torch::optim::SGD> MakeSgd(const config::ExperimentConfig& config, torch::nn::Module& model) {
+  std::vector<at::Tensor> trainable;
+  for (const auto& p : model.parameters()) {
+    if (p.requires_grad()) trainable.push_back(p);
+  }
+  return std::make_unique<torch::optim::SGD>(trainable, torch::optim::SGDOptions(ScaledLearningRate(config))
+                                                            .momentum(config.optim().momentum())
+                                                            .weight_decay(config.optim().weight_decay()));
+}
+
 absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const TrainOptions& options) {
   const auto started = Clock::now();
   const config::ExperimentConfig config = Resolve(input);
@@ -189,13 +199,8 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
                         CreateMechanism(config, train.size(), num_classes, group));
   mechanism->to(device);
   ToChannelsLast(*mechanism);
-  std::vector<at::Tensor> trainable;
-  for (const auto& p : mechanism->parameters()) {
-    if (p.requires_grad()) trainable.push_back(p);
-  }
-  torch::optim::SGD sgd(trainable, torch::optim::SGDOptions(ScaledLearningRate(config))
-                                       .momentum(config.optim().momentum())
-                                       .weight_decay(config.optim().weight_decay()));
+  std::unique_ptr<torch::optim::SGD> optimizer = MakeSgd(config, *mechanism);
+  torch::optim::SGD& sgd = *optimizer;
 
   const std::filesystem::path out_dir(run.output_dir());
   const std::string checkpoint_path = (out_dir / "checkpoint.pt").string();
@@ -321,7 +326,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       }
       sgd.zero_grad();
       out->loss.backward();
-      MOCO_RETURN_IF_ERROR(AverageGradients(trainable, group));
+      MOCO_RETURN_IF_ERROR(AverageGradients(sgd.param_groups()[0].params(), group));
       sgd.step();
       ++step;
       const double accuracy = 100.0 * TopOneAccuracy(out->logits, out->targets);

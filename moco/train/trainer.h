@@ -12,10 +12,13 @@
 #define MOCO_TRAIN_TRAINER_H_
 
 #include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+#include <torch/optim/sgd.h>
 
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -55,6 +58,10 @@ struct TrainResult {
 };
 
 absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& config, const TrainOptions& options);
+
+// The SGD optimizer of a run: over `model`'s parameters that require gradients, with the
+// config's scaled lr, momentum and weight decay (what the trainer and the benchmarks step).
+std::unique_ptr<torch::optim::SGD> MakeSgd(const config::ExperimentConfig& config, torch::nn::Module& model);
 
 }  // namespace moco
 
