@@ -6,49 +6,20 @@
 #include <torch/optim/sgd.h>
 #include <torch/utils.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "configs/config.h"
 #include "moco/train/checkpoint.h"
+#include "tests/python_reference.h"
 
 namespace moco {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return (std::filesystem::path(dir ? dir : "/tmp") / name).string();
-}
-
-// The reference interpreter (torch 2.11 + torchvision) that tools/setup.sh installs.
-std::string PythonPath() {
-  const char* cache = std::getenv("MOCO_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::string root = cache && *cache ? cache : absl::StrCat(home ? home : "", "/.cache/moco-cpp");
-  return root + "/torch-2.11.0/bin/python";
-}
-
-// Runs eval/encoder_io_test.py with `args` (paths relative to TEST_TMPDIR are made absolute by
-// the callers); fails the test with the script's output if it fails.
-void RunPython(const std::string& args) {
-  const std::string python = PythonPath();
-  ASSERT_TRUE(std::filesystem::exists(python))
-      << "the Python reference interpreter is missing at " << python
-      << " (tools/setup.sh installs it; set MOCO_CACHE if it lives elsewhere)";
-  const std::string log = TempPath("python.log");
-  const std::string command = absl::StrCat(python, " eval/encoder_io_test.py ", args, " > ", log, " 2>&1");
-  const int rc = std::system(command.c_str());
-  std::ifstream in(log);
-  std::stringstream output;
-  output << in.rdbuf();
-  ASSERT_EQ(rc, 0) << command << "\n" << output.str();
-}
+void RunPython(const std::string& args) { moco::RunPython("eval/encoder_io_test.py", args); }
 
 at::Tensor Entry(const c10::IValue& dict, const std::string& key) {
   return dict.toGenericDict().at(c10::IValue(key)).toTensor();

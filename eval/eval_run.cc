@@ -24,6 +24,7 @@
 #include "moco/contrastive/mechanism.h"
 #include "moco/data/dataset.h"
 #include "moco/train/checkpoint.h"
+#include "moco/train/trainer.h"
 
 namespace moco {
 namespace {
@@ -78,8 +79,7 @@ absl::StatusOr<Prepared> Prepare(const EvalRunOptions& options, bool load_data) 
     MOCO_ASSIGN_OR_RETURN(p.config, LoadConfig(p.config_source));
   } else if (pretrainer) {
     p.config_source = p.checkpoint + " (its config)";
-    MOCO_ASSIGN_OR_RETURN(const std::string text, ReadCheckpointConfig(p.checkpoint));
-    MOCO_ASSIGN_OR_RETURN(p.config, ParseConfig(text, p.checkpoint));
+    MOCO_ASSIGN_OR_RETURN(p.config, ReadCheckpointExperiment(p.checkpoint));
   } else if (random) {
     return absl::InvalidArgumentError("--checkpoint=random needs --config: the config names the encoder to "
                                       "initialise and the data to evaluate on");

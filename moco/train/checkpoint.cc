@@ -98,6 +98,10 @@ void ReadScalars(torch::serialize::InputArchive& archive, CheckpointState& state
   state.data_wait_seconds = timing[1].item<double>();
   state.steps_timed = Read(archive, "steps_timed").item<int64_t>();
   state.config = TensorString(Read(archive, "config"));
+  c10::IValue eval_config;
+  if (archive.try_read("eval_config", eval_config) && eval_config.isTensor()) {
+    state.eval_config = TensorString(eval_config.toTensor());
+  }
 }
 
 void LoadArchive(const std::string& bytes, torch::serialize::InputArchive& archive) {
@@ -214,6 +218,7 @@ absl::Status SaveCheckpoint(const std::string& path, const CheckpointState& stat
     archive.write("timing", torch::tensor({state.train_seconds, state.data_wait_seconds}, torch::kDouble));
     archive.write("steps_timed", torch::tensor(state.steps_timed));
     archive.write("config", StringTensor(state.config));
+    if (!state.eval_config.empty()) archive.write("eval_config", StringTensor(state.eval_config));
     archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
     std::ostringstream out;
     archive.save_to(out);

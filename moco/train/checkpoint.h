@@ -28,7 +28,11 @@ namespace moco {
 struct CheckpointState {
   int64_t epoch = 0;       // epochs completed
   int64_t step = 0;        // optimizer steps completed
-  std::string config;      // the resolved config, text format
+  std::string config;      // the config's identity (ConfigIdentity): what the run's result depends on
+  // The config's eval { } section (text format), which the identity leaves out: the settings of
+  // the evaluators run on this checkpoint later (linear probe lr, detection). Empty in checkpoints
+  // written before it was kept.
+  std::string eval_config;
   double random_init_knn = -1;  // kNN top-1 of the encoder at initialisation (-1: not measured)
   double wall_seconds = 0;      // wall time spent on the run so far, over all sessions that resumed it
   // Sums over the steps of the current epoch (at an epoch's end: of that epoch), so that a run

@@ -148,6 +148,16 @@ std::unique_ptr<torch::optim::SGD> MakeSgd(const config::ExperimentConfig& confi
                                                             .weight_decay(config.optim().weight_decay()));
 }
 
+absl::StatusOr<config::ExperimentConfig> ReadCheckpointExperiment(const std::string& path) {
+  MOCO_ASSIGN_OR_RETURN(const CheckpointState state, ReadCheckpointState(path));
+  MOCO_ASSIGN_OR_RETURN(config::ExperimentConfig config, ParseConfig(state.config, path));
+  if (!state.eval_config.empty()) {
+    MOCO_ASSIGN_OR_RETURN(const config::ExperimentConfig eval, ParseConfig(state.eval_config, path));
+    *config.mutable_eval() = eval.eval();
+  }
+  return config;
+}
+
 absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const TrainOptions& options) {
   const auto started = Clock::now();
   const config::ExperimentConfig config = Resolve(input);
@@ -205,8 +215,14 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   const std::filesystem::path out_dir(run.output_dir());
   const std::string checkpoint_path = (out_dir / "checkpoint.pt").string();
   const std::string config_text = ConfigIdentity(config);
+  // The evaluators' settings travel beside the identity (which leaves them out), so that an
+  // evaluation of the checkpoint uses this config's linear probe lr and detection settings.
+  config::ExperimentConfig eval_only;
+  *eval_only.mutable_eval() = config.eval();
+  const std::string eval_text = ToText(eval_only);
   CheckpointState state;
   state.config = config_text;
+  state.eval_config = eval_text;
   bool resumed = false;
   if (options.resume && std::filesystem::exists(checkpoint_path)) {
     // The config comes first: another config's tensors would not even fit the model.
@@ -217,6 +233,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
           "); pass --fresh to start over, or another --output_dir"));
     }
     MOCO_ASSIGN_OR_RETURN(state, LoadCheckpoint(checkpoint_path, *mechanism, sgd));
+    state.eval_config = eval_text;  // this session's: evaluation settings may change between sessions
     resumed = true;
     if (log) *log << absl::StrFormat("[%s] resumed from %s at epoch %d, step %d\n", config.name(), checkpoint_path,
                                      state.epoch, state.step);
@@ -248,18 +265,18 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   std::error_code dir_error;
   std::filesystem::create_directories(out_dir, dir_error);
   if (dir_error) return absl::InternalError(absl::StrCat("cannot create ", out_dir.string(), ": ", dir_error.message()));
-  // Temporary files of a run killed while writing (WriteFileAtomic's), which no one will finish.
   if (lead) {
+    // Temporary files of a run killed while writing (WriteFileAtomic's), which no one will finish.
     for (const auto& entry : std::filesystem::directory_iterator(out_dir, dir_error)) {
       const std::string name = entry.path().filename().string();
       for (const char* file : {"checkpoint.pt.tmp.", "metrics.jsonl.tmp.", "record.json.tmp."}) {
         if (absl::StartsWith(name, file)) std::filesystem::remove(entry.path(), dir_error);
       }
     }
+    // A run killed after writing an epoch's line but before its checkpoint redoes that epoch:
+    // keep only the lines of the epochs the checkpoint holds.
+    MOCO_RETURN_IF_ERROR(KeepMetricsUpToEpoch(metrics_path, resumed ? state.epoch : 0));
   }
-  // A run killed after writing an epoch's line but before its checkpoint redoes that epoch: keep
-  // only the lines of the epochs the checkpoint holds.
-  if (lead) MOCO_RETURN_IF_ERROR(KeepMetricsUpToEpoch(metrics_path, resumed ? state.epoch : 0));
 
   const double earlier_wall_seconds = state.wall_seconds;  // of the sessions before a resume
   auto save = [&](int64_t epochs_done) -> absl::Status {

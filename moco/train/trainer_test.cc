@@ -98,6 +98,33 @@ TEST(TrainerTest, ResumeAfterAStopGivesBitIdenticalWeights) {
   EXPECT_EQ(straight->last_loss, rest->last_loss);
 }
 
+// The identity config in a checkpoint leaves eval { } out; the evaluators' settings are kept
+// beside it, so an evaluation of the checkpoint uses the config's linear lr, not the default 30.
+TEST(TrainerTest, TheCheckpointKeepsTheEvaluatorsSettings) {
+  const std::string dir = TempDir("eval_settings");
+  config::ExperimentConfig config = TinyConfig("moco { queue_size: 64 }", dir);
+  config.mutable_eval()->set_linear_lr(0.25);
+  config.mutable_eval()->mutable_detection()->set_iterations(123);
+  config.mutable_run()->set_max_steps(2);
+  ASSERT_TRUE(Train(config, Quiet()).ok());
+  absl::StatusOr<config::ExperimentConfig> saved = ReadCheckpointExperiment(dir + "/checkpoint.pt");
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_FLOAT_EQ(saved->eval().linear_lr(), 0.25f);
+  EXPECT_EQ(saved->eval().detection().iterations(), 123);
+  EXPECT_EQ(saved->eval().knn_k(), 20);
+  EXPECT_EQ(saved->moco().queue_size(), 64);
+  EXPECT_EQ(saved->model().width_multiplier(), config.model().width_multiplier());
+
+  // Evaluation settings may change between sessions without changing the run: a resume keeps
+  // the new ones.
+  config.mutable_eval()->set_linear_lr(0.5);
+  config.mutable_run()->set_max_steps(3);
+  ASSERT_TRUE(Train(config, Quiet()).ok());
+  saved = ReadCheckpointExperiment(dir + "/checkpoint.pt");
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_FLOAT_EQ(saved->eval().linear_lr(), 0.5f);
+}
+
 TEST(TrainerTest, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   const std::string dir = TempDir("nan");
   TrainOptions options = Quiet();

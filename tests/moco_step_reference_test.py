@@ -1,0 +1,117 @@
+"""The PyTorch side of moco_step_reference_test.cc: redoes the C++ trainer's steps with a MoCo
+(or end-to-end) written here from the paper's Algorithm 1 and the official code's conventions,
+starting from the same weights and images, and compares losses, weights, BN statistics and the
+queue. Exits non-zero on any mismatch.
+
+  python moco_step_reference_test.py moco|end_to_end --steps N --input steps.pth
+"""
+import argparse
+import sys
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+BATCH, TEMPERATURE, MOMENTUM_SGD, WEIGHT_DECAY = 8, 0.1, 0.9, 5e-4
+K, M = 16, 0.9  # the MoCo test's queue size and key-encoder momentum
+
+
+def cifar_resnet18():
+    """torchvision's resnet18 with the CIFAR stem: a 3x3 stride-1 first conv and no max-pool."""
+    model = torchvision.models.resnet18(num_classes=128)
+    model.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    model.maxpool = torch.nn.Identity()
+    return model
+
+
+def load(model, d, prefix):
+    state = {name[len(prefix):]: t for name, t in d.items() if name.startswith(prefix)}
+    model.load_state_dict(state, strict=True)
+
+
+failures = []
+
+
+def compare(what, ours, theirs, tolerance):
+    error = (ours.double() - theirs.double()).abs().max().item() / max(1.0, theirs.double().abs().max().item())
+    if not error <= tolerance:
+        failures.append(f"{what}: max |difference| / max(1, max |reference|) = {error:.3g} > {tolerance:g}")
+    return error
+
+
+def compare_module(d, prefix, model, tolerance):
+    worst = 0.0
+    state = model.state_dict()
+    for name, t in state.items():
+        key = prefix + name
+        if key not in d:
+            failures.append(f"{key}: missing from the C++ state")
+            continue
+        worst = max(worst, compare(key, d[key], t, tolerance))
+    return worst
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["moco", "end_to_end"])
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--input", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    d = torch.load(args.input)
+    lr = d["lr"].item()
+
+    encoder_q = cifar_resnet18()
+    load(encoder_q, d, "init.encoder_q.")
+    encoder_q.train()
+    optimizer = torch.optim.SGD(encoder_q.parameters(), lr=lr, momentum=MOMENTUM_SGD, weight_decay=WEIGHT_DECAY)
+    if args.kind == "moco":
+        encoder_k = cifar_resnet18()
+        load(encoder_k, d, "init.encoder_k.")
+        for p in encoder_k.parameters():
+            p.requires_grad = False
+        encoder_k.train()
+        queue = d["init.queue.queue"].clone()  # K x C, one key per row
+        assert queue.shape == (K, 128), queue.shape
+        ptr = int(d["init.queue.queue_ptr"])
+
+    for step in range(args.steps):
+        x_q, x_k = d[f"step{step}.view_q"], d[f"step{step}.view_k"]
+        q = F.normalize(encoder_q(x_q), dim=1)
+        if args.kind == "moco":
+            with torch.no_grad():
+                # Momentum update of the key encoder's parameters (not its BN buffers), before the keys.
+                for p_k, p_q in zip(encoder_k.parameters(), encoder_q.parameters()):
+                    p_k.mul_(M).add_(p_q.detach(), alpha=1 - M)
+                k = F.normalize(encoder_k(x_k), dim=1)
+            l_pos = (q * k).sum(1, keepdim=True)
+            l_neg = q @ queue.t()
+            logits = torch.cat([l_pos, l_neg], 1) / TEMPERATURE
+            loss = F.cross_entropy(logits, torch.zeros(BATCH, dtype=torch.long))
+        else:
+            k = F.normalize(encoder_q(x_k), dim=1)  # the keys are the query encoder's, with gradient
+            logits = q @ k.t() / TEMPERATURE
+            loss = F.cross_entropy(logits, torch.arange(BATCH))
+        error = compare(f"step {step} loss", d[f"step{step}.loss"], loss.detach(), 1e-5)
+        print(f"step {step}: loss C++ {d[f'step{step}.loss'].item():.6f}, Python {loss.item():.6f} (error {error:.2g})")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if args.kind == "moco":
+            # Enqueue after the logits: the oldest BATCH keys are replaced.
+            queue[ptr:ptr + BATCH] = k
+            ptr = (ptr + BATCH) % K
+
+    print(f"encoder_q after {args.steps} steps: worst error {compare_module(d, 'final.encoder_q.', encoder_q, 1e-4):.2g}")
+    if args.kind == "moco":
+        print(f"encoder_k: worst error {compare_module(d, 'final.encoder_k.', encoder_k, 1e-4):.2g}")
+        print(f"queue: error {compare('queue', d['final.queue.queue'], queue, 1e-4):.2g}")
+        if int(d["final.queue.queue_ptr"]) != ptr:
+            failures.append(f"queue pointer: C++ {int(d['final.queue.queue_ptr'])}, Python {ptr}")
+    for f in failures:
+        print("MISMATCH", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
