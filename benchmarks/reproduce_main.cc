@@ -5,8 +5,11 @@
 //   bazel run //benchmarks:reproduce -- --table=queue_size --tier=smoke
 //   bazel run //benchmarks:reproduce -- --table=all --tier=all --dry_run     # plans and time estimates
 //   bazel run //benchmarks:reproduce -- --table=momentum --tier=cpu --max_runs=2   # a piece of a sweep
+//   bazel run //benchmarks:reproduce -- --table=all --tier=cpu --jobs=2 --threads=1  # two runs at a time
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,8 +18,11 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -30,6 +36,7 @@
 #include "absl/strings/str_split.h"
 #include "benchmarks/harness/plan.h"
 #include "benchmarks/harness/report.h"
+#include "benchmarks/subprocess.h"
 #include "configs/config.h"
 #include "moco/common/files.h"
 #include "moco/common/paths.h"
@@ -46,7 +53,15 @@ ABSL_FLAG(bool, dry_run, false, "Print the plan with an estimated time per run; 
 ABSL_FLAG(std::string, runs, "", "Comma-separated run names: run only these (others are planned, not run).");
 ABSL_FLAG(int, max_runs, 0, "Run at most this many missing runs, then write the report (0: all).");
 ABSL_FLAG(bool, report_only, false, "Write the report from the records there are; run nothing.");
-ABSL_FLAG(int, threads, -1, "Intra-op threads per run (overrides run.threads; 0: one per core).");
+ABSL_FLAG(int, threads, -1,
+          "Intra-op threads per run (overrides run.threads; 0: one per core). With --jobs > 1 the default is "
+          "the machine's cores divided by --jobs.");
+ABSL_FLAG(int, jobs, 1,
+          "Train this many runs at a time, each in its own process (small models use cores better as several "
+          "single-threaded runs than as one multi-threaded run). Each run's results are the same as alone.");
+ABSL_FLAG(bool, job_worker, false,
+          "Internal, set by --jobs: train the --runs given without taking the reports lock or writing reports; "
+          "the process that started it does both.");
 ABSL_FLAG(std::string, reports_dir, "", "Where records and reports go (default: <workspace>/reports).");
 ABSL_FLAG(std::string, runs_dir, "", "Where run checkpoints go (default: <workspace>/runs/<tier>).");
 ABSL_FLAG(std::string, metric, "knn_top1", "The record metric the tables report.");
@@ -122,6 +137,7 @@ struct TableJob {
   std::string records_dir;
   std::string runs_dir;
   std::string report_dir;
+  std::string file;  // --table_file, when the table came from one
 };
 
 // The job of configs/tables/<tier>/<table_name>.pbtxt, or of `file` when it is not empty.
@@ -132,6 +148,7 @@ absl::StatusOr<TableJob> MakeJob(const std::string& table_name, const std::strin
   const std::string path = file.empty() ? absl::StrCat("configs/tables/", tier, "/", table_name, ".pbtxt") : file;
   MOCO_ASSIGN_OR_RETURN(job.table, LoadTable(path));
   if (!file.empty()) {
+    job.file = file;
     job.table_name = job.table.table();
     job.tier = absl::AsciiStrToLower(config::Tier_Name(job.table.tier()));
   }
@@ -163,8 +180,10 @@ void PrintPlan(const TableJob& job, const std::vector<PlannedRun>& runs) {
                                  static_cast<long long>(run.config.optim().epochs()),
                                  static_cast<long long>(TrainImagesPerEpoch(run.config)), run.config_hash);
   }
-  std::cout << absl::StrFormat("  => %d to run, about %s left (%s for the whole table)\n", missing, Hms(remaining),
-                               Hms(total));
+  const int jobs = std::max(1, absl::GetFlag(FLAGS_jobs));
+  std::cout << absl::StrFormat("  => %d to run, about %s left (%s for the whole table)%s\n", missing, Hms(remaining),
+                               Hms(total),
+                               jobs > 1 ? absl::StrFormat("; %d at a time: about %s", jobs, Hms(remaining / jobs)) : "");
 }
 
 absl::Status WriteReport(const TableJob& job) {
@@ -254,14 +273,44 @@ absl::Status RunOne(const PlannedRun& run) {
   return WriteRecord(run.record_path, record);
 }
 
+// The intra-op threads of one run: --threads, or with --jobs > 1 the cores shared out; -1 keeps
+// the config's run.threads.
+int ThreadsPerRun() {
+  const int jobs = std::max(1, absl::GetFlag(FLAGS_jobs));
+  if (absl::GetFlag(FLAGS_threads) >= 0 || jobs == 1) return absl::GetFlag(FLAGS_threads);
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / jobs);
+}
+
+// Starts this binary as a --job_worker that trains `run` and writes its record.
+absl::StatusOr<int> StartWorker(const TableJob& job, const PlannedRun& run) {
+  std::vector<std::string> argv = {fs::read_symlink("/proc/self/exe").string(), "--job_worker",
+                                   absl::StrCat("--runs=", run.name), absl::StrCat("--threads=", ThreadsPerRun()),
+                                   absl::StrCat("--metric=", absl::GetFlag(FLAGS_metric))};
+  if (!job.file.empty()) {
+    argv.push_back(absl::StrCat("--table_file=", job.file));
+  } else {
+    argv.push_back(absl::StrCat("--table=", job.table_name));
+    argv.push_back(absl::StrCat("--tier=", job.tier));
+  }
+  if (!absl::GetFlag(FLAGS_reports_dir).empty()) argv.push_back(absl::StrCat("--reports_dir=", absl::GetFlag(FLAGS_reports_dir)));
+  if (!absl::GetFlag(FLAGS_runs_dir).empty()) argv.push_back(absl::StrCat("--runs_dir=", absl::GetFlag(FLAGS_runs_dir)));
+  return StartProcess(argv);
+}
+
 absl::Status RunTable(TableJob& job) {
+  const bool worker = absl::GetFlag(FLAGS_job_worker);
+  const bool writes_reports = Lead() && !worker;
   ReportsLock lock;
-  if (Lead()) MOCO_RETURN_IF_ERROR(lock.Acquire(job.report_dir));
+  if (writes_reports) MOCO_RETURN_IF_ERROR(lock.Acquire(job.report_dir));
   std::set<std::string> ran_here;  // other ranks do not wait for rank 0's records to appear
   const std::string only_flag = absl::GetFlag(FLAGS_runs);
   std::set<std::string> only;
   for (absl::string_view name : absl::StrSplit(only_flag, ',', absl::SkipEmpty())) only.insert(std::string(name));
   const int max_runs = absl::GetFlag(FLAGS_max_runs);
+  const int jobs = std::max(1, absl::GetFlag(FLAGS_jobs));
+  std::map<int, std::string> workers;  // pid -> run name, with --jobs > 1
+  absl::Status failed;                 // the first worker that failed; no new run starts after it
+  bool planned = false;
   int ran = 0;
   const auto sweep_start = std::chrono::steady_clock::now();
   while (!absl::GetFlag(FLAGS_report_only)) {
@@ -270,10 +319,13 @@ absl::Status RunTable(TableJob& job) {
     std::vector<const PlannedRun*> todo;
     for (const PlannedRun& run : runs) {
       if (run.state != RunState::kDone && !ran_here.count(run.name) && (only.empty() || only.count(run.name))) {
-        todo.push_back(&run);
+        bool in_flight = false;
+        for (const auto& [pid, name] : workers) in_flight |= (name == run.name);
+        if (!in_flight) todo.push_back(&run);
       }
     }
-    if (ran == 0) {
+    if (!planned && !worker) {
+      planned = true;
       if (todo.empty()) {
         std::cout << absl::StrFormat("reproduce: %s / %s: every selected run has a record; nothing to run\n",
                                      job.tier, job.table_name);
@@ -281,22 +333,52 @@ absl::Status RunTable(TableJob& job) {
         PrintPlan(job, runs);
       }
     }
-    if (todo.empty() || (max_runs > 0 && ran >= max_runs)) break;
-    double left = 0;
-    for (const PlannedRun* run : todo) left += EstimateSeconds(job.table, *run, runs);
-    const PlannedRun& next = *todo.front();
-    std::cout << absl::StrFormat("\nreproduce: [%s / %s] run %s (%d left, about %s; %s elapsed)\n", job.tier,
-                                 job.table_name, next.name, todo.size(), Hms(left),
-                                 Hms(std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start)
-                                         .count()));
-    std::cout.flush();
-    MOCO_RETURN_IF_ERROR(RunOne(next));
-    ran_here.insert(next.name);
-    ++ran;
-    if (Lead()) MOCO_RETURN_IF_ERROR(WriteReport(job));  // progress shows in the report as runs finish
+    const bool may_start = !todo.empty() && failed.ok() &&
+                           !(max_runs > 0 && ran + static_cast<int>(workers.size()) >= max_runs);
+    if (may_start && static_cast<int>(workers.size()) < jobs) {
+      double left = 0;
+      for (const PlannedRun* run : todo) left += EstimateSeconds(job.table, *run, runs);
+      const PlannedRun& next = *todo.front();
+      if (!worker) {
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count();
+        std::cout << absl::StrFormat("\nreproduce: [%s / %s] run %s (%d left, about %s; %s elapsed)\n", job.tier,
+                                     job.table_name, next.name, todo.size(),
+                                     Hms(left / std::min<int>(jobs, todo.size())), Hms(elapsed));
+        std::cout.flush();
+      }
+      if (jobs == 1) {
+        MOCO_RETURN_IF_ERROR(RunOne(next));
+        ran_here.insert(next.name);
+        ++ran;
+        if (writes_reports) MOCO_RETURN_IF_ERROR(WriteReport(job));  // progress shows in the report as runs finish
+      } else {
+        MOCO_ASSIGN_OR_RETURN(const int pid, StartWorker(job, next));
+        workers[pid] = next.name;
+      }
+      continue;
+    }
+    if (workers.empty()) break;
+    // Wait for a worker to finish; its record is on disk when it exits with 0.
+    bool reaped = false;
+    while (!reaped) {
+      for (auto it = workers.begin(); it != workers.end() && !reaped; ++it) {
+        MOCO_ASSIGN_OR_RETURN(const std::optional<int> code, WaitProcessFor(it->first, absl::ZeroDuration()));
+        if (!code.has_value()) continue;
+        reaped = true;
+        ran_here.insert(it->second);
+        ++ran;
+        if (*code != 0 && failed.ok()) {
+          failed = absl::InternalError(absl::StrCat(it->second, " failed (exit status ", *code,
+                                                    "; its error is above); the runs already going were finished"));
+        }
+        workers.erase(it);
+      }
+      if (!reaped) absl::SleepFor(absl::Seconds(1));
+    }
+    if (writes_reports) MOCO_RETURN_IF_ERROR(WriteReport(job));
   }
-  if (Lead()) MOCO_RETURN_IF_ERROR(WriteReport(job));
-  return absl::OkStatus();
+  if (writes_reports && ran == 0) MOCO_RETURN_IF_ERROR(WriteReport(job));  // otherwise written after each run
+  return failed;
 }
 
 int Main() {
@@ -342,7 +424,7 @@ int Main() {
       }
     }
   }
-  if (!dry && Lead()) {
+  if (!dry && Lead() && !absl::GetFlag(FLAGS_job_worker)) {
     const std::string reports = absl::GetFlag(FLAGS_reports_dir).empty() ? (fs::path(Workspace()) / "reports").string()
                                                                          : absl::GetFlag(FLAGS_reports_dir);
     if (absl::Status s = WriteIndex(reports); !s.ok()) {
@@ -363,8 +445,16 @@ int main(int argc, char** argv) {
       "has no result record in reports/<tier>/runs/ (resuming interrupted ones from runs/<tier>/), and\n"
       "writes reports/<tier>/<table>.md with a plot and the paper's findings checked.\n"
       "Usage: reproduce --table=queue_size|momentum|shuffle_bn|all --tier=smoke|cpu|gpu|paper\n"
-      "                 [--dry_run] [--max_runs=N] [--runs=NAME,...] [--report_only] [--threads=N]");
+      "                 [--dry_run] [--max_runs=N] [--runs=NAME,...] [--report_only] [--threads=N] [--jobs=N]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_job_worker)) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);  // a worker ends with the sweep that started it
+  }
+  if (absl::GetFlag(FLAGS_jobs) > 1 && absl::GetFlag(FLAGS_nproc_per_node) > 1) {
+    std::cerr << "reproduce: error: --jobs > 1 trains several single-process runs at once; it does not combine "
+                 "with --nproc_per_node > 1\n";
+    return 1;
+  }
   if (rest.size() > 1) {
     std::cerr << "reproduce: error: unexpected argument '" << rest[1] << "'\n";
     return 1;

@@ -7,6 +7,7 @@
 //   bazel run //tests:kill_anywhere -- --kills=20            # the full check
 //   bazel run //tests:kill_anywhere -- --kills=20 --seed=7   # the same kill moments again
 //   bazel run //tests:kill_anywhere -- --harness --kills=10  # kill the harness mid-sweep
+//   bazel run //tests:kill_anywhere -- --harness --jobs=2    # ... running two runs at a time
 //
 // Each kill's moment is drawn uniformly over the straight run's wall time, so kills land in
 // start-up (reading the dataset), steps, kNN evaluation and checkpoint writes alike; the line
@@ -44,6 +45,10 @@ ABSL_FLAG(bool, harness, false,
           "Kill the reproduction harness sweeping --table_file instead of one pretraining run, and compare every "
           "run's record and checkpoint.");
 ABSL_FLAG(std::string, table_file, "tests/testdata/kill_table.pbtxt", "The table the harness sweeps (--harness).");
+ABSL_FLAG(int, jobs, 1,
+          "With --harness: the interrupted sweeps train this many runs at a time (reproduce --jobs); the straight "
+          "sweep trains one at a time, so the check is also that --jobs changes no result. Every run gets 1 "
+          "thread when --jobs > 1.");
 ABSL_FLAG(std::string, work_dir, "", "Where the runs go (default: $TEST_TMPDIR or /tmp, + kill_anywhere).");
 
 namespace moco {
@@ -155,10 +160,16 @@ absl::Status Main(const char* argv0) {
   fs::remove_all(work, ec);
   fs::create_directories(work, ec);
 
+  const int jobs = absl::GetFlag(FLAGS_jobs);
   auto command = [&](const std::string& dir, bool fresh) {
     if (harness) {
-      return std::vector<std::string>{program, "--table_file=" + config, "--reports_dir=" + dir + "/reports",
-                                      "--runs_dir=" + dir + "/runs"};
+      std::vector<std::string> argv = {program, "--table_file=" + config, "--reports_dir=" + dir + "/reports",
+                                       "--runs_dir=" + dir + "/runs"};
+      if (jobs > 1) {
+        argv.push_back("--threads=1");
+        if (dir != work + "/straight") argv.push_back(absl::StrCat("--jobs=", jobs));
+      }
+      return argv;
     }
     std::vector<std::string> argv = {program, "--config=" + config, "--output_dir=" + dir};
     if (fresh) argv.push_back("--fresh");
