@@ -93,7 +93,8 @@ std::string Hms(double seconds) {
   return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
 }
 
-std::vector<std::string> Expand(const std::string& value, const std::vector<std::string>& all, const char* what) {
+// --table / --tier: every value for "all", else the one named.
+std::vector<std::string> Expand(const std::string& value, const std::vector<std::string>& all) {
   if (value == "all") return all;
   return {value};
 }
@@ -397,9 +398,9 @@ int Main() {
   };
   const std::string table_file = absl::GetFlag(FLAGS_table_file).empty() ? "" : UserPath(absl::GetFlag(FLAGS_table_file));
   if (!check(tier_flag, kTiers, "tier") || !check(table_flag, kTables, "table")) return 1;
-  const std::vector<std::string> tiers = table_file.empty() ? Expand(tier_flag, kTiers, "tier") : std::vector<std::string>{""};
+  const std::vector<std::string> tiers = table_file.empty() ? Expand(tier_flag, kTiers) : std::vector<std::string>{""};
   const std::vector<std::string> tables =
-      table_file.empty() ? Expand(table_flag, kTables, "table") : std::vector<std::string>{""};
+      table_file.empty() ? Expand(table_flag, kTables) : std::vector<std::string>{""};
   for (const std::string& tier : tiers) {
     for (const std::string& table : tables) {
       absl::StatusOr<TableJob> job = MakeJob(table, tier, table_file);
