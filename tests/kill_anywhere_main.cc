@@ -161,13 +161,14 @@ absl::Status Main(const char* argv0) {
   fs::create_directories(work, ec);
 
   const int jobs = absl::GetFlag(FLAGS_jobs);
-  auto command = [&](const std::string& dir, bool fresh) {
+  // `interrupted`: a run the check kills and resumes (only those get --jobs).
+  auto command = [&](const std::string& dir, bool fresh, bool interrupted) {
     if (harness) {
       std::vector<std::string> argv = {program, "--table_file=" + config, "--reports_dir=" + dir + "/reports",
                                        "--runs_dir=" + dir + "/runs"};
       if (jobs > 1) {
         argv.push_back("--threads=1");
-        if (dir != work + "/straight") argv.push_back(absl::StrCat("--jobs=", jobs));
+        if (interrupted) argv.push_back(absl::StrCat("--jobs=", jobs));
       }
       return argv;
     }
@@ -179,7 +180,7 @@ absl::Status Main(const char* argv0) {
   // The straight run, timed: kill moments are drawn over its length.
   const std::string straight = work + "/straight";
   const absl::Time start = absl::Now();
-  MOCO_ASSIGN_OR_RETURN(const int straight_pid, StartLoggedProcess(command(straight, true), work + "/straight.log"));
+  MOCO_ASSIGN_OR_RETURN(const int straight_pid, StartLoggedProcess(command(straight, true, false), work + "/straight.log"));
   MOCO_ASSIGN_OR_RETURN(const int straight_code, WaitProcess(straight_pid));
   const double straight_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   if (straight_code != 0) {
@@ -201,7 +202,7 @@ absl::Status Main(const char* argv0) {
       const double at = kills < kills_wanted ? moment(rng) : 1e9;  // the last attempt runs to the end
       std::error_code size_error;
       const size_t logged_before = fs::exists(log) ? fs::file_size(log, size_error) : 0;
-      MOCO_ASSIGN_OR_RETURN(const int pid, StartLoggedProcess(command(dir, attempt == 1), log));
+      MOCO_ASSIGN_OR_RETURN(const int pid, StartLoggedProcess(command(dir, attempt == 1, true), log));
       MOCO_ASSIGN_OR_RETURN(std::optional<int> code, WaitProcessFor(pid, absl::Seconds(at)));
       if (code.has_value()) {
         if (*code != 0) {
