@@ -218,6 +218,13 @@ absl::StatusOr<ExperimentConfig> LoadConfig(const std::string& path) {
   return config;
 }
 
+absl::Status MergeOverrides(absl::string_view text, ExperimentConfig* config) {
+  if (text.empty()) return absl::OkStatus();
+  MOCO_ASSIGN_OR_RETURN(const ExperimentConfig overrides, ParseConfig(text, "--set"));
+  config->MergeFrom(overrides);
+  return absl::OkStatus();
+}
+
 absl::Status Validate(const ExperimentConfig& config, int world_size) {
   const auto& data = config.data();
   const auto& model = config.model();

@@ -30,6 +30,10 @@ absl::StatusOr<ExperimentConfig> ParseConfig(absl::string_view text, absl::strin
 // Reads and parses a .pbtxt file.
 absl::StatusOr<ExperimentConfig> LoadConfig(const std::string& path);
 
+// Merges text-format overrides (a --set flag's value, named so in errors) into `config`;
+// empty text changes nothing.
+absl::Status MergeOverrides(absl::string_view text, ExperimentConfig* config);
+
 // Range checks and cross-field rules; the error names the offending field with its value.
 // `world_size` is the number of training processes (the global batch is split over them).
 absl::Status Validate(const ExperimentConfig& config, int world_size = 1);

@@ -80,6 +80,22 @@ TEST(ConfigTest, MissingFileIsNotFound) {
   EXPECT_THAT(config.status().message(), HasSubstr("/nonexistent/experiment.pbtxt"));
 }
 
+TEST(ConfigTest, OverridesMergeAndTheirErrorsNameTheFlag) {
+  ExperimentConfig config = Parse(kMinimal);
+  ASSERT_TRUE(MergeOverrides("", &config).ok());
+  EXPECT_FALSE(config.moco().has_queue_size());
+  ASSERT_TRUE(MergeOverrides("moco { queue_size: 1024 } optim { epochs: 5 }", &config).ok());
+  EXPECT_EQ(config.moco().queue_size(), 1024);
+  EXPECT_EQ(config.optim().epochs(), 5);
+  EXPECT_EQ(config.data().root(), "cifar10-jpeg") << "fields not overridden stay";
+
+  absl::Status bad = MergeOverrides("optim { epoch: 5 }", &config);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.message(), HasSubstr("--set:1:"));
+  EXPECT_THAT(bad.message(), HasSubstr("epoch"));
+  EXPECT_EQ(config.optim().epochs(), 5) << "a failed merge changes nothing";
+}
+
 TEST(ConfigTest, QueueNotDivisibleByBatchNamesField) {
   ExperimentConfig config = Parse(kMinimal);
   config.mutable_moco()->set_queue_size(1000);

@@ -66,11 +66,7 @@ int main(int argc, char** argv) {
   const std::string path = moco::UserPath(absl::GetFlag(FLAGS_config));
   absl::StatusOr<moco::ExperimentConfig> config = moco::LoadConfig(path);
   if (!config.ok()) return Fail(config.status());
-  if (!absl::GetFlag(FLAGS_set).empty()) {
-    absl::StatusOr<moco::ExperimentConfig> overrides = moco::ParseConfig(absl::GetFlag(FLAGS_set), "--set");
-    if (!overrides.ok()) return Fail(overrides.status());
-    config->MergeFrom(*overrides);
-  }
+  if (absl::Status merged = moco::MergeOverrides(absl::GetFlag(FLAGS_set), &*config); !merged.ok()) return Fail(merged);
   auto* detection = config->mutable_eval()->mutable_detection();
   using moco::config::DetectionEvalConfig;
   const std::string bn = absl::GetFlag(FLAGS_bn);

@@ -88,10 +88,7 @@ absl::StatusOr<Prepared> Prepare(const EvalRunOptions& options, bool load_data) 
         p.checkpoint, " is a PyTorch file: give --config, whose model { depth width_multiplier stem } describes "
                       "the encoder and whose data { } names the dataset"));
   }
-  if (!options.overrides.empty()) {
-    MOCO_ASSIGN_OR_RETURN(const config::ExperimentConfig overrides, ParseConfig(options.overrides, "--set"));
-    p.config.MergeFrom(overrides);
-  }
+  MOCO_RETURN_IF_ERROR(MergeOverrides(options.overrides, &p.config));
   if (options.epochs >= 0) {
     p.config.mutable_eval()->set_linear_epochs(options.epochs);
     p.config.mutable_eval()->clear_linear_lr_drop_epochs();  // Resolve() rescales 60 and 80 to the new count

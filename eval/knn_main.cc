@@ -8,21 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "eval/eval_flags.h"
 #include "eval/eval_run.h"
-
-ABSL_FLAG(std::string, checkpoint, "", "Encoder to evaluate: checkpoint.pt, a PyTorch .pth file, or 'random'.");
-ABSL_FLAG(std::string, config, "",
-          "Experiment config (.pbtxt); default: the checkpoint's own. Required for PyTorch files and 'random'.");
-ABSL_FLAG(std::string, set, "", "Text-format overrides merged into the config, e.g. 'eval { knn_k: 20 }'.");
-ABSL_FLAG(int, threads, -1, "Intra-op and data threads (overrides run.threads; 0: one per core).");
-ABSL_FLAG(int, max_train_images, -1, "Use at most this many training images as the memory (0: all).");
-ABSL_FLAG(int, max_test_images, -1, "Evaluate at most this many test images (0: all).");
-ABSL_FLAG(int64_t, seed, -1, "Overrides run.seed (the random initialisation of --checkpoint=random).");
-ABSL_FLAG(std::string, output, "",
-          "Where the RunRecord goes (default: <checkpoint dir>/knn.json, or <run.output_dir>/knn_random_init.json).");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -35,15 +24,7 @@ int main(int argc, char** argv) {
     std::cerr << "knn: error: unexpected argument '" << rest[1] << "'\n";
     return 1;
   }
-  moco::EvalRunOptions options;
-  options.checkpoint = absl::GetFlag(FLAGS_checkpoint);
-  options.config = absl::GetFlag(FLAGS_config);
-  options.overrides = absl::GetFlag(FLAGS_set);
-  options.threads = absl::GetFlag(FLAGS_threads);
-  options.max_train_images = absl::GetFlag(FLAGS_max_train_images);
-  options.max_test_images = absl::GetFlag(FLAGS_max_test_images);
-  options.seed = absl::GetFlag(FLAGS_seed);
-  options.output = absl::GetFlag(FLAGS_output);
+  moco::EvalRunOptions options = moco::EvalRunOptionsFromFlags();
   options.log = &std::cout;
   absl::StatusOr<moco::EvalRunResult> result = moco::RunKnnEval(options);
   if (!result.ok()) {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "eval/classification.h"
+#include "moco/common/parallel.h"
 #include "moco/train/image_batches.h"
 
 namespace moco {

@@ -63,11 +63,7 @@ int main(int argc, char** argv) {
   const std::string path = moco::UserPath(absl::GetFlag(FLAGS_config));
   absl::StatusOr<moco::ExperimentConfig> config = moco::LoadConfig(path);
   if (!config.ok()) return Fail(config.status());
-  if (!absl::GetFlag(FLAGS_set).empty()) {
-    absl::StatusOr<moco::ExperimentConfig> overrides = moco::ParseConfig(absl::GetFlag(FLAGS_set), "--set");
-    if (!overrides.ok()) return Fail(overrides.status());
-    config->MergeFrom(*overrides);
-  }
+  if (absl::Status merged = moco::MergeOverrides(absl::GetFlag(FLAGS_set), &*config); !merged.ok()) return Fail(merged);
   if (absl::GetFlag(FLAGS_max_steps) >= 0) config->mutable_run()->set_max_steps(absl::GetFlag(FLAGS_max_steps));
   if (absl::GetFlag(FLAGS_threads) >= 0) config->mutable_run()->set_threads(absl::GetFlag(FLAGS_threads));
   const std::string output_dir = moco::OutputPath(

@@ -66,16 +66,17 @@ absl::Status WriteFileAtomic(const std::string& path, absl::string_view contents
   }
   if (error == 0 && ::fsync(fd) != 0) error = errno;
   if (::close(fd) != 0 && error == 0) error = errno;
+  // A failed write or rename leaves the target as it was.
+  auto outcome = [&] { return std::filesystem::exists(target) ? "the previous file is kept" : "nothing was written"; };
   if (error != 0) {
     std::filesystem::remove(temp, ec);
-    return absl::InternalError(absl::StrCat("cannot write ", path, " (", std::strerror(error), "); ",
-                                            std::filesystem::exists(target) ? "the previous file is kept"
-                                                                            : "nothing was written"));
+    return absl::InternalError(absl::StrCat("cannot write ", path, " (", std::strerror(error), "); ", outcome()));
   }
   if (std::rename(temp.c_str(), path.c_str()) != 0) {
     error = errno;
     std::filesystem::remove(temp, ec);
-    return absl::InternalError(absl::StrCat("cannot rename ", temp, " to ", path, ": ", std::strerror(error)));
+    return absl::InternalError(
+        absl::StrCat("cannot rename ", temp, " to ", path, " (", std::strerror(error), "); ", outcome()));
   }
   return Fsync(folder, /*directory=*/true);
 }

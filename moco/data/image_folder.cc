@@ -1,17 +1,15 @@
 #include "moco/data/image_folder.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <mutex>
-#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "moco/common/parallel.h"
 #include "moco/common/status.h"
 #include "moco/data/decode.h"
 
@@ -65,33 +63,6 @@ std::vector<size_t> RoundRobinCounts(const std::vector<size_t>& class_sizes, siz
   return take;
 }
 
-// Runs fn(i) for every i in [0, n) on `threads` threads and returns the error of the
-// smallest failing i. Work is handed out in increasing i, and no i beyond a known failure is
-// started, so every i below the smallest failure runs: the result is independent of the
-// thread count and of scheduling.
-absl::Status ParallelFor(size_t n, int threads, const std::function<absl::Status(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  std::atomic<size_t> first_failure{n};
-  std::mutex mutex;
-  absl::Status failure;  // guarded by mutex
-  auto worker = [&] {
-    for (size_t i = next++; i < n && i < first_failure.load(); i = next++) {
-      absl::Status status = fn(i);
-      if (status.ok()) continue;
-      std::lock_guard<std::mutex> lock(mutex);
-      if (i < first_failure.load()) {
-        first_failure = i;
-        failure = std::move(status);
-      }
-    }
-  };
-  const size_t count = std::max<size_t>(1, std::min<size_t>(threads, n));
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < count; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& thread : pool) thread.join();
-  return failure;
-}
 
 }  // namespace
 
@@ -165,10 +136,7 @@ absl::StatusOr<LabeledImages> ReadImageFolder(const std::string& root,
   result.class_names = std::move(index.class_names);
   std::memcpy(result.pixels.data(), first.pixels.data(), first.num_bytes());
 
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  MOCO_RETURN_IF_ERROR(ParallelFor(index.paths.size() - 1, threads, [&](size_t i) -> absl::Status {
+  MOCO_RETURN_IF_ERROR(ParallelForUntilError(index.paths.size() - 1, options.threads, [&](int64_t i) -> absl::Status {
     const std::string& path = index.paths[i + 1];
     MOCO_ASSIGN_OR_RETURN(Image image, ReadImage(path));
     if (image.height != result.height || image.width != result.width ||

@@ -3,7 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <thread>
+
+#include "moco/common/parallel.h"
 
 namespace moco {
 namespace {
@@ -15,28 +16,7 @@ uint64_t SplitMix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-int Threads(int requested) {
-  if (requested > 0) return requested;
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
 }  // namespace
-
-void ParallelFor(int64_t n, int threads, const std::function<void(int64_t)>& fn) {
-  const int64_t workers = std::min<int64_t>(Threads(threads), n);
-  if (workers <= 1) {
-    for (int64_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::vector<std::thread> pool;
-  pool.reserve(workers);
-  for (int64_t w = 0; w < workers; ++w) {
-    pool.emplace_back([&, w] {
-      for (int64_t i = n * w / workers; i < n * (w + 1) / workers; ++i) fn(i);
-    });
-  }
-  for (auto& t : pool) t.join();
-}
 
 std::vector<int64_t> EpochOrder(uint64_t seed, int64_t epoch, int64_t n) {
   std::vector<int64_t> order(n);

@@ -17,7 +17,6 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-#include <functional>
 #include <future>
 #include <vector>
 
@@ -67,9 +66,6 @@ class TwoViewLoader {
 // Evaluation views (AugmentOptions' EvalView) of images [begin, end): (end - begin) x 3 x S x S.
 at::Tensor EvalBatch(const LabeledImages& data, int64_t begin, int64_t end, const AugmentOptions& options,
                      int threads, bool channels_last);
-
-// Runs fn(i) for i in [0, n) on `threads` threads (0: one per core), in contiguous blocks.
-void ParallelFor(int64_t n, int threads, const std::function<void(int64_t)>& fn);
 
 }  // namespace moco
 

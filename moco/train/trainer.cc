@@ -286,11 +286,9 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
     state.wall_seconds = earlier_wall_seconds + Seconds(started);
     absl::Status saved = SaveCheckpoint(checkpoint_path, state, *mechanism, sgd);
     if (!saved.ok()) {
-      return absl::Status(saved.code(), absl::StrFormat("%s. Training stopped at epoch %d, step %d; %s", saved.message(),
-                                                        epochs_done + 1, step,
-                                                        std::filesystem::exists(checkpoint_path)
-                                                            ? "the previous checkpoint " + checkpoint_path + " is intact"
-                                                            : std::string("there is no earlier checkpoint")));
+      // The message says whether the previous checkpoint is kept (WriteFileAtomic).
+      return absl::Status(saved.code(), absl::StrFormat("%s. Training stopped at epoch %d, step %d", saved.message(),
+                                                        epochs_done + 1, step));
     }
     return absl::OkStatus();
   };

@@ -213,7 +213,7 @@ TEST(TrainerTest, FailedCheckpointWriteStopsAndKeepsThePreviousOne) {
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
   ASSERT_FALSE(result.ok());
   EXPECT_THAT(result.status().message(), HasSubstr("checkpoint not saved: cannot write " + path));
-  EXPECT_THAT(result.status().message(), HasSubstr("the previous checkpoint " + path + " is intact"));
+  EXPECT_THAT(result.status().message(), HasSubstr("; the previous file is kept. Training stopped at epoch "));
   EXPECT_EQ(CheckpointStep(path), 3);
   EXPECT_EQ(std::filesystem::file_size(path), size);
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
