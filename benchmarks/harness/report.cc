@@ -1,5 +1,7 @@
 #include "benchmarks/harness/report.h"
 
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 
 namespace moco {
 namespace {
@@ -395,6 +398,13 @@ std::string RenderReport(const config::TableConfig& table, const std::vector<Pla
   return md;
 }
 
+namespace {
+
+// A gnuplot string literal: single-quoted, with each ' doubled (titles like "the key encoder's m").
+std::string Gp(absl::string_view text) { return absl::StrCat("'", absl::StrReplaceAll(text, {{"'", "''"}}), "'"); }
+
+}  // namespace
+
 absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>& cells, const std::string& metric,
                        const std::string& png_path) {
   const std::string data_path = png_path + ".dat";
@@ -429,31 +439,33 @@ absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>
     }
     if (points == 0) continue;
     data << "\n\n";
-    plots.push_back(absl::StrFormat("'%s' index %d using 1:2:3 with yerrorlines linewidth 2 pointtype 7 title '%s'",
-                                    data_path, block++, label));
+    plots.push_back(absl::StrFormat("%s index %d using 1:2:3 with yerrorlines linewidth 2 pointtype 7 title %s",
+                                    Gp(data_path), block++, Gp(label)));
   }
   data.close();
   if (plots.empty()) return absl::FailedPreconditionError("no finished runs to plot yet");
   std::ofstream script(script_path);
   script << "set terminal pngcairo size 900,560 font 'sans,11'\n"
-         << "set output '" << png_path << "'\n"
-         << "set title '" << table.title() << " (ours, " << config::Tier_Name(table.tier()) << " tier)'\n"
-         << "set xlabel '" << table.axis_label() << "'\n"
-         << "set ylabel '" << metric << " (%)'\n"
+         << "set output " << Gp(png_path) << "\n"
+         << "set title " << Gp(absl::StrCat(table.title(), " (ours, ", config::Tier_Name(table.tier()), " tier)")) << "\n"
+         << "set xlabel " << Gp(table.axis_label()) << "\n"
+         << "set ylabel " << Gp(absl::StrCat(metric, " (%)")) << "\n"
          << "set grid\nset key bottom right\n";
   if (table.log_axis()) {
     script << "set logscale x 2\nset xtics (";
     for (size_t i = 0; i < categories.size(); ++i)
-      script << (i ? ", " : "") << "'" << Value(categories[i]) << "' " << categories[i];
+      script << (i ? ", " : "") << Gp(Value(categories[i])) << " " << categories[i];
     script << ")\nset xrange [" << categories.front() / 1.5 << ":" << categories.back() * 1.5 << "]\n";
   } else {
     script << "set xtics (";
-    for (size_t i = 0; i < categories.size(); ++i) script << (i ? ", " : "") << "'" << Value(categories[i]) << "' " << i;
+    for (size_t i = 0; i < categories.size(); ++i) script << (i ? ", " : "") << Gp(Value(categories[i])) << " " << i;
     script << ")\nset xrange [-0.5:" << categories.size() - 0.5 << "]\n";
   }
   script << "plot " << absl::StrJoin(plots, ", ") << "\n";
   script.close();
-  const std::string command = absl::StrCat("gnuplot '", script_path, "' 2>&1");
+  // The shell's single quotes: ' is written '\''.
+  const std::string command =
+      absl::StrCat("gnuplot '", absl::StrReplaceAll(script_path, {{"'", "'\\''"}}), "' 2>&1");
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return absl::InternalError("cannot start gnuplot");
   std::string output;
@@ -464,9 +476,10 @@ absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>
   fs::remove(data_path, ec);
   fs::remove(script_path, ec);
   if (rc != 0) {
+    const bool missing = WIFEXITED(rc) && WEXITSTATUS(rc) == 127;
     return absl::FailedPreconditionError(absl::StrCat(
-        "gnuplot failed (exit ", rc, ") writing ", png_path, ": ", output,
-        " (tools/setup.sh installs Debian's gnuplot-nox)"));
+        "gnuplot failed (exit ", WIFEXITED(rc) ? WEXITSTATUS(rc) : rc, ") writing ", png_path, ": ", output,
+        missing ? " (tools/setup.sh installs Debian's gnuplot-nox)" : ""));
   }
   return absl::OkStatus();
 }

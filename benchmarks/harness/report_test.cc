@@ -183,7 +183,9 @@ TEST(PlotTest, WritesAPng) {
                                   Done("bank", "memory_bank", 256, 0, 35)};
   const std::string png = testing::TempDir() + "/plot.png";
   std::filesystem::remove(png);
-  const absl::Status status = WritePlot(TableNamed("queue_size"), Aggregate(runs, "knn_top1"), "knn_top1", png);
+  config::TableConfig table = TableNamed("queue_size");
+  table.set_title("Accuracy against the key encoder's momentum");  // a quote inside gnuplot's quotes
+  const absl::Status status = WritePlot(table, Aggregate(runs, "knn_top1"), "knn_top1", png);
   ASSERT_TRUE(status.ok()) << status;
   std::ifstream in(png, std::ios::binary);
   char magic[8] = {0};
