@@ -8,11 +8,14 @@ ResNet-18 at width 16: 3x3 stride-1 stem, no max-pool), batch, optimizer and thr
 It is fed either by a fixed batch of random tensors ("memory") or by a torchvision DataLoader over
 ImageFolder(cifar10-jpeg/train) with the CIFAR recipe of moco/augment/augment.h ("dataloader").
 "augment" times what one DataLoader worker does per image: PIL decode + two torchvision views.
+--model=memory_bank trains the memory-bank baseline instead, in InstDisc's shape (lemniscate.pytorch),
+to compare its learning curve with ours (--train_images: a class-balanced subset, as the cpu tier's).
 
 Run with the set-up's interpreter (same torch as our LibTorch):
   ~/.cache/moco-cpp/torch-2.11.0/bin/python benchmarks/python/moco_reference.py --mode=memory --channels_last
   ... --mode=dataloader --workers=1 --steps=20
   ... --mode=augment --images=2000
+  ... --mode=dataloader --model=memory_bank --queue=256 --train_images=20000 --warmup=0 --steps=390
 Prints one JSON object on stdout; progress goes to stderr.
 """
 
@@ -145,12 +148,48 @@ class MoCo(nn.Module):
         return logits, labels
 
 
+class MemoryBank(nn.Module):
+    """The memory-bank baseline as InstDisc's code writes it: one feature per training image,
+    random unit vectors to start; a query's positive is its image's own entry, its K negatives are
+    entries drawn uniformly, and after the step the entry moves to normalize(m * entry + (1 - m) * q)."""
+
+    def __init__(self, num_images, dim=128, K=4096, m=0.5, T=0.1, width=16, splits=8):
+        super().__init__()
+        self.K, self.m, self.T = K, m, T
+        self.encoder_q = CifarResNet18(width, dim, splits)
+        self.register_buffer("memory", F.normalize(torch.randn(num_images, dim), dim=1))
+
+    def forward(self, im_q, index):
+        q = F.normalize(self.encoder_q(im_q), dim=1)  # N x C
+        n = q.shape[0]
+        picks = torch.randint(self.memory.shape[0], (n, self.K))
+        weight = self.memory[torch.cat([index.view(n, 1), picks], dim=1)]  # N x (1 + K) x C, a copy
+        logits = torch.bmm(weight, q.unsqueeze(2)).squeeze(2) / self.T  # N x (1 + K)
+        labels = torch.zeros(n, dtype=torch.long, device=logits.device)
+        with torch.no_grad():
+            self.memory[index] = F.normalize(self.memory[index] * self.m + q * (1.0 - self.m), dim=1)
+        return logits, labels
+
+
 class TwoCropsTransform:
     def __init__(self, transform):
         self.transform = transform
 
     def __call__(self, x):
         return [self.transform(x), self.transform(x)]
+
+
+class IndexedDataset(torch.utils.data.Dataset):
+    """(views, index) instead of (views, label): the memory bank needs each image's index."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        return self.dataset[i][0], i
 
 
 def cifar_transform():
@@ -185,7 +224,25 @@ def log(message):
 
 def train(args):
     torch.manual_seed(0)
-    model = MoCo(K=args.queue, width=args.width, splits=args.bn_splits)
+    dataset = None
+    if args.mode == "dataloader":
+        from torchvision import datasets
+        dataset = datasets.ImageFolder(os.path.join(data_dir(), "cifar10-jpeg", "train"),
+                                       TwoCropsTransform(cifar_transform()))
+        if args.train_images > 0:  # the first train_images / classes of each class
+            per_class = args.train_images // len(dataset.classes)
+            taken, keep = {}, []
+            for i, (_, label) in enumerate(dataset.samples):
+                if taken.get(label, 0) < per_class:
+                    taken[label] = taken.get(label, 0) + 1
+                    keep.append(i)
+            dataset = torch.utils.data.Subset(dataset, keep)
+    if args.model == "memory_bank":
+        if dataset is None:
+            sys.exit("moco_reference: --model=memory_bank needs --mode=dataloader (the bank is indexed by image)")
+        model = MemoryBank(len(dataset), K=args.queue, width=args.width, splits=args.bn_splits)
+    else:
+        model = MoCo(K=args.queue, width=args.width, splits=args.bn_splits)
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.06 * args.batch / 256, momentum=0.9, weight_decay=5e-4)
@@ -197,17 +254,15 @@ def train(args):
                  torch.randn(args.batch, 3, 32, 32).contiguous(memory_format=fmt))
         batches = iter(lambda: fixed, None)
     else:
-        from torchvision import datasets
-        root = os.path.join(data_dir(), "cifar10-jpeg", "train")
-        dataset = datasets.ImageFolder(root, TwoCropsTransform(cifar_transform()))
-        loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, shuffle=True, num_workers=args.workers,
-                                             pin_memory=False, drop_last=True,
+        loader = torch.utils.data.DataLoader(IndexedDataset(dataset), batch_size=args.batch, shuffle=True,
+                                             num_workers=args.workers, pin_memory=False, drop_last=True,
                                              persistent_workers=args.workers > 0)
 
         def epochs():
             while True:
-                for views, _ in loader:
-                    yield views[0], views[1]
+                for views, index in loader:
+                    # MoCo's second input is the key view; the memory bank's, the images' indices.
+                    yield views[0], views[1] if args.model == "moco" else index
 
         batches = epochs()
 
@@ -218,10 +273,12 @@ def train(args):
         im_q, im_k = next(batches)
         waited = time.perf_counter() - start
         im_q = im_q.contiguous(memory_format=fmt)
-        im_k = im_k.contiguous(memory_format=fmt)
+        if im_k.dim() == 4:
+            im_k = im_k.contiguous(memory_format=fmt)
         logits, labels = model(im_q, im_k)
         loss = criterion(logits, labels)
         loss_value = loss.item()
+        top1 = (logits.argmax(1) == labels).float().mean().item() * 100
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -231,7 +288,8 @@ def train(args):
             cpu_seconds.append(time.process_time() - cpu_start)
             wait_seconds.append(waited)
         if step == 0 or (step + 1) % 5 == 0 or step + 1 == total:
-            log(f"moco_reference: {args.mode} step {step + 1}/{total} loss {loss_value:.4f} {elapsed:.3f} s")
+            log(f"moco_reference: {args.model} {args.mode} step {step + 1}/{total} loss {loss_value:.4f} "
+                f"pretext top-1 {top1:.1f}% {elapsed:.3f} s")
     median = statistics.median(step_seconds)
     extra = {}
     if args.mode == "memory":
@@ -295,9 +353,12 @@ def main():
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps before them")
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--queue", type=int, default=4096, help="K")
+    parser.add_argument("--queue", type=int, default=4096, help="K (MoCo's queue; the memory bank's negatives)")
     parser.add_argument("--width", type=int, default=16, help="ResNet-18 base width (64 in torchvision)")
     parser.add_argument("--bn_splits", type=int, default=8)
+    parser.add_argument("--model", choices=["moco", "memory_bank"], default="moco")
+    parser.add_argument("--train_images", type=int, default=0,
+                        help="dataloader mode: a class-balanced subset of the train split (0: all of it)")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: one per core)")
     parser.add_argument("--images", type=int, default=2000, help="images timed in augment mode")
     args = parser.parse_args()
@@ -309,6 +370,7 @@ def main():
     own, workers = peak_rss_mib()
     out = {
         "mode": args.mode,
+        "model": args.model,
         "workers": args.workers if args.mode == "dataloader" else 0,
         "channels_last": bool(args.channels_last) if args.mode != "augment" else False,
         "batch": args.batch,
