@@ -448,6 +448,7 @@ int main(int argc, char** argv) {
       "Usage: reproduce --table=queue_size|momentum|shuffle_bn|all --tier=smoke|cpu|gpu|paper\n"
       "                 [--dry_run] [--max_runs=N] [--runs=NAME,...] [--report_only] [--threads=N] [--jobs=N]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  moco::PinGitCommit();  // records name the commit this run started from
   if (absl::GetFlag(FLAGS_job_worker)) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);  // a worker ends with the sweep that started it
   }

@@ -23,6 +23,7 @@
 #include "eval/detection/detection.h"
 #include "eval/encoder_io.h"
 #include "moco/common/paths.h"
+#include "moco/common/record.h"
 #include "moco/contrastive/mechanism.h"
 
 ABSL_FLAG(std::string, config, "",
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
       "Usage: detection --config=FILE --init=PATH|random [--bn=trained|frozen] [--schedule=1x|2x]\n"
       "                 [--output_dir=DIR] [--max_iters=N] [--threads=N] [--set='TEXT PROTO']");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  moco::PinGitCommit();  // records name the commit this run started from
   if (rest.size() > 1) return Fail(absl::InvalidArgumentError(absl::StrCat("unexpected argument '", rest[1], "'")));
   if (absl::GetFlag(FLAGS_config).empty()) return Fail(absl::InvalidArgumentError("--config is required"));
   const std::string init = absl::GetFlag(FLAGS_init);

@@ -12,6 +12,7 @@
 #include "absl/flags/usage.h"
 #include "eval/eval_flags.h"
 #include "eval/eval_run.h"
+#include "moco/common/record.h"
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
       "Usage: knn --checkpoint=PATH|random [--config=FILE] [--set='TEXT PROTO'] [--threads=N]\n"
       "           [--max_train_images=N] [--max_test_images=N] [--seed=N] [--output=record.json]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  moco::PinGitCommit();  // records name the commit this run started from
   if (rest.size() > 1) {
     std::cerr << "knn: error: unexpected argument '" << rest[1] << "'\n";
     return 1;

@@ -14,6 +14,7 @@
 #include "absl/flags/usage.h"
 #include "eval/eval_flags.h"
 #include "eval/eval_run.h"
+#include "moco/common/record.h"
 
 ABSL_FLAG(std::string, mode, "fast",
           "fast: train on cached features of the evaluation view; paper: new random-resized-crop and flip views "
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
       "Usage: linear --checkpoint=PATH|random [--config=FILE] [--mode=fast|paper] [--epochs=N] [--set='TEXT']\n"
       "              [--threads=N] [--max_train_images=N] [--max_test_images=N] [--seed=N] [--output=record.json]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  moco::PinGitCommit();  // records name the commit this run started from
   if (rest.size() > 1) {
     std::cerr << "linear: error: unexpected argument '" << rest[1] << "'\n";
     return 1;

@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "configs/config.h"
 #include "moco/common/paths.h"
+#include "moco/common/record.h"
 #include "moco/distributed/worker_launcher.h"
 #include "moco/train/trainer.h"
 
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
       "Usage: pretrain [--config=FILE] [--set='TEXT PROTO'] [--output_dir=DIR] [--fresh]\n"
       "                [--max_steps=N] [--threads=N] [--nproc_per_node=N]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  moco::PinGitCommit();  // records name the commit this run started from
   if (rest.size() > 1) return Fail(absl::InvalidArgumentError(absl::StrCat("unexpected argument '", rest[1], "'")));
 
   const int nproc = absl::GetFlag(FLAGS_nproc_per_node);

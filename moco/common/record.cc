@@ -10,11 +10,11 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "moco/common/files.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
+#include "moco/common/files.h"
 
 namespace moco {
 namespace {
@@ -63,6 +63,7 @@ std::string ConfigHash(const std::string& text) {
 }
 
 std::string GitCommit() {
+  if (const char* pinned = std::getenv("MOCO_GIT_COMMIT"); pinned != nullptr && *pinned != '\0') return pinned;
   const char* env = std::getenv("BUILD_WORKSPACE_DIRECTORY");
   const std::string workspace = env != nullptr ? env : ".";
   const std::string git = absl::StrCat("git -C '", workspace, "' ");
@@ -71,6 +72,8 @@ std::string GitCommit() {
   if (!RunCommand(git + "status --porcelain --untracked-files=no 2>/dev/null").empty()) commit += "+dirty";
   return commit;
 }
+
+void PinGitCommit() { setenv("MOCO_GIT_COMMIT", GitCommit().c_str(), /*overwrite=*/0); }
 
 void FillProvenance(config::RunRecord* record) {
   record->set_git_commit(GitCommit());

@@ -26,10 +26,16 @@ absl::StatusOr<config::RunRecord> ReadRecord(const std::string& path);
 // A short, stable hash (16 hex digits, FNV-1a 64) of a config's text.
 std::string ConfigHash(const std::string& text);
 
-// The short git commit of the workspace `bazel run` was started from (BUILD_WORKSPACE_DIRECTORY;
-// else the current folder), with "+dirty" when it has uncommitted changes to tracked files;
-// "unknown" outside a git checkout.
+// The short git commit of the code this process runs: $MOCO_GIT_COMMIT when set (PinGitCommit),
+// else that of the workspace `bazel run` was started from (BUILD_WORKSPACE_DIRECTORY; else the
+// current folder) now, with "+dirty" when it has uncommitted changes to tracked files; "unknown"
+// outside a git checkout.
 std::string GitCommit();
+
+// Sets $MOCO_GIT_COMMIT to GitCommit() unless it is set: this process and the ones it starts then
+// name the commit they started from, not one made while a run trained. The binaries that write
+// records call it first thing.
+void PinGitCommit();
 
 // Sets git_commit, hostname and finished_at (now, UTC).
 void FillProvenance(config::RunRecord* record);
