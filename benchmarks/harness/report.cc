@@ -445,7 +445,7 @@ absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>
   data.close();
   if (plots.empty()) return absl::FailedPreconditionError("no finished runs to plot yet");
   std::ofstream script(script_path);
-  script << "set terminal pngcairo size 900,560 font 'sans,11'\n"
+  script << "set terminal pngcairo noenhanced size 900,560 font 'sans,11'\n"
          << "set output " << Gp(png_path) << "\n"
          << "set title " << Gp(absl::StrCat(table.title(), " (ours, ", config::Tier_Name(table.tier()), " tier)")) << "\n"
          << "set xlabel " << Gp(table.axis_label()) << "\n"
