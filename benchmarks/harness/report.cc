@@ -376,6 +376,10 @@ std::string RenderReport(const config::TableConfig& table, const std::vector<Pla
   for (const Finding& f : findings) {
     absl::StrAppend(&md, "- **", VerdictName(f.verdict), "**: ", f.claim, ". ", f.evidence, ".\n");
   }
+  if (table.notes_size() > 0) {
+    absl::StrAppend(&md, "\nNotes on this tier:\n\n");
+    for (const std::string& note : table.notes()) absl::StrAppend(&md, "- ", note, "\n");
+  }
   absl::StrAppend(&md, "\n## Runs\n\n| run | state | ", metric,
                   " | pretext top-1 | loss | epochs | wall | img/s | config hash | commit | device | record |\n",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");

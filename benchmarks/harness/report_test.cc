@@ -159,7 +159,8 @@ TEST(RenderTest, OursAndPublishedAreSeparateSections) {
                                   Missing(Done("moco", "moco", 1024, 0, 0))};
   runs[0].published = runs[1].published = 54.7;
   runs[2].published = 57.5;
-  const config::TableConfig table = TableNamed("queue_size");
+  config::TableConfig table = TableNamed("queue_size");
+  table.add_notes("Why a finding fails here: see the README.");
   const auto cells = Aggregate(runs, "knn_top1");
   const std::string md = RenderReport(table, runs, cells, CheckFindings(table, cells), "knn_top1", "plot.png");
   const size_t ours = md.find("## Ours (measured)");
@@ -176,6 +177,10 @@ TEST(RenderTest, OursAndPublishedAreSeparateSections) {
   EXPECT_THAT(md, HasSubstr("| moco-256-s0 | done | 40.0 |"));
   EXPECT_THAT(md, HasSubstr("| moco-1024-s0 | to run |"));
   EXPECT_THAT(md, HasSubstr("2 of 3 runs done"));
+  const size_t notes = md.find("Notes on this tier:\n\n- Why a finding fails here: see the README.\n");
+  ASSERT_NE(notes, std::string::npos);
+  EXPECT_GT(notes, md.find("## The paper's findings")) << "the notes follow the findings";
+  EXPECT_LT(notes, md.find("## Runs"));
 }
 
 TEST(PlotTest, WritesAPng) {
