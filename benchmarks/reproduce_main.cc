@@ -206,11 +206,13 @@ absl::Status WriteReport(const TableJob& job) {
 // reports/README.md: every report there is, with how it was made.
 absl::Status WriteIndex(const std::string& reports_dir) {
   std::string md =
-      "# Reports\n\nEvery file here is generated; nothing is typed in by hand. Each table report is written by\n"
+      "# Reports\n\nEvery file here is generated; no number is typed in by hand. Each table report is written by\n"
       "`bazel run //benchmarks:reproduce -- --table=<table> --tier=<tier>` from the result records in\n"
       "`<tier>/runs/` (one JSON record per training run: metrics, the config and its hash, git commit,\n"
-      "LibTorch version, device, threads, wall time, seed). A run whose record exists is not run again\n"
-      "unless its config changes. Published numbers appear only in sections labelled published.\n\n"
+      "LibTorch version, device, threads, wall time, seed) and its table config in\n"
+      "`configs/tables/<tier>/` (titles, published numbers with their source, notes). A run whose record\n"
+      "exists is not run again unless its config changes. Published numbers appear only in sections\n"
+      "labelled published.\n\n"
       "| tier | report | runs done |\n| --- | --- | --- |\n";
   for (const std::string& tier : kTiers) {
     // The smoke tier's reports are scratch (CI's regression writes them; .gitignore keeps them out).
