@@ -69,7 +69,10 @@ std::string GitCommit() {
   const std::string git = absl::StrCat("git -C '", workspace, "' ");
   std::string commit = RunCommand(git + "rev-parse --short HEAD 2>/dev/null");
   if (commit.empty()) return "unknown";
-  if (!RunCommand(git + "status --porcelain --untracked-files=no 2>/dev/null").empty()) commit += "+dirty";
+  // reports/ holds results (records, reports a running sweep rewrites), not code.
+  if (!RunCommand(git + "status --porcelain --untracked-files=no -- . ':(exclude)reports' 2>/dev/null").empty()) {
+    commit += "+dirty";
+  }
   return commit;
 }
 

@@ -28,8 +28,8 @@ std::string ConfigHash(const std::string& text);
 
 // The short git commit of the code this process runs: $MOCO_GIT_COMMIT when set (PinGitCommit),
 // else that of the workspace `bazel run` was started from (BUILD_WORKSPACE_DIRECTORY; else the
-// current folder) now, with "+dirty" when it has uncommitted changes to tracked files; "unknown"
-// outside a git checkout.
+// current folder) now, with "+dirty" when it has uncommitted changes to tracked files outside
+// reports/ (results, not code); "unknown" outside a git checkout.
 std::string GitCommit();
 
 // Sets $MOCO_GIT_COMMIT to GitCommit() unless it is set: this process and the ones it starts then

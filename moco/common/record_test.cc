@@ -26,6 +26,26 @@ TEST(RecordTest, PinnedCommitWinsAndIsNotOverwritten) {
   EXPECT_FALSE(record.finished_at().empty());
 }
 
+// "+dirty" means uncommitted code: results under reports/ (which a running sweep rewrites) do not count.
+TEST(RecordTest, DirtyMeansCodeChangesNotReports) {
+  const std::string repo = testing::TempDir() + "/repo";
+  const std::string git = "git -C '" + repo + "' -c user.name=t -c user.email=t@t ";
+  ASSERT_EQ(std::system(("rm -rf '" + repo + "' && mkdir -p '" + repo + "/reports' && " + git + "init -q && echo a > '" +
+                         repo + "/code.cc' && echo r > '" + repo + "/reports/r.md' && " + git + "add -A && " + git +
+                         "commit -qm init")
+                            .c_str()),
+            0);
+  unsetenv("MOCO_GIT_COMMIT");
+  setenv("BUILD_WORKSPACE_DIRECTORY", repo.c_str(), 1);
+  const std::string clean = GitCommit();
+  ASSERT_NE(clean, "unknown");
+  EXPECT_EQ(clean.find("+dirty"), std::string::npos);
+  ASSERT_EQ(std::system(("echo changed >> '" + repo + "/reports/r.md'").c_str()), 0);
+  EXPECT_EQ(GitCommit(), clean) << "a changed report is not a code change";
+  ASSERT_EQ(std::system(("echo changed >> '" + repo + "/code.cc'").c_str()), 0);
+  EXPECT_EQ(GitCommit(), clean + "+dirty");
+}
+
 TEST(RecordTest, ConfigHashIsStableAndSensitive) {
   EXPECT_EQ(ConfigHash("moco { queue_size: 256 }"), ConfigHash("moco { queue_size: 256 }"));
   EXPECT_NE(ConfigHash("moco { queue_size: 256 }"), ConfigHash("moco { queue_size: 1024 }"));
