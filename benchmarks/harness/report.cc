@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -409,6 +410,15 @@ std::string Gp(absl::string_view text) { return absl::StrCat("'", absl::StrRepla
 
 }  // namespace
 
+std::vector<double> LogAxisTicks(std::vector<double> values) {
+  std::sort(values.begin(), values.end(), std::greater<double>());
+  std::vector<double> ticks;
+  for (double v : values) {
+    if (ticks.empty() || v < ticks.back() / 1.05) ticks.push_back(v);
+  }
+  return ticks;
+}
+
 absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>& cells, const std::string& metric,
                        const std::string& png_path) {
   const std::string data_path = png_path + ".dat";
@@ -456,9 +466,9 @@ absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>
          << "set ylabel " << Gp(absl::StrCat(metric, " (%)")) << "\n"
          << "set grid\nset key bottom right\n";
   if (table.log_axis()) {
+    const std::vector<double> ticks = LogAxisTicks(categories);
     script << "set logscale x 2\nset xtics (";
-    for (size_t i = 0; i < categories.size(); ++i)
-      script << (i ? ", " : "") << Gp(Value(categories[i])) << " " << categories[i];
+    for (size_t i = 0; i < ticks.size(); ++i) script << (i ? ", " : "") << Gp(Value(ticks[i])) << " " << ticks[i];
     script << ")\nset xrange [" << categories.front() / 1.5 << ":" << categories.back() * 1.5 << "]\n";
   } else {
     script << "set xtics (";

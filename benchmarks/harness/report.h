@@ -65,6 +65,10 @@ std::string RenderReport(const config::TableConfig& table, const std::vector<Pla
                          const std::vector<Cell>& cells, const std::vector<Finding>& findings,
                          const std::string& metric, const std::string& plot_file);
 
+// The labelled values of a log axis, largest first: of values within 5% of each other only the
+// largest (end-to-end's K = 255 beside MoCo's 256), so that labels do not print over each other.
+std::vector<double> LogAxisTicks(std::vector<double> values);
+
 // A PNG of the metric against the axis, one line per series with error bars, through gnuplot
 // (Debian's gnuplot-nox, installed by tools/setup.sh); log scale when the table says so.
 absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>& cells, const std::string& metric,

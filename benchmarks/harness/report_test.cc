@@ -183,6 +183,12 @@ TEST(RenderTest, OursAndPublishedAreSeparateSections) {
   EXPECT_LT(notes, md.find("## Runs"));
 }
 
+TEST(PlotTest, NearbyLogAxisValuesShareOneLabel) {
+  EXPECT_EQ(LogAxisTicks({255, 256, 1023, 1024, 4096}), (std::vector<double>{4096, 1024, 256}));
+  EXPECT_EQ(LogAxisTicks({256, 4096}), (std::vector<double>{4096, 256}));
+  EXPECT_EQ(LogAxisTicks({}), std::vector<double>{});
+}
+
 TEST(PlotTest, WritesAPng) {
   std::vector<PlannedRun> runs = {Done("moco", "moco", 256, 0, 40), Done("moco", "moco", 1024, 0, 44),
                                   Done("bank", "memory_bank", 256, 0, 35)};
