@@ -8,8 +8,9 @@
 namespace moco {
 namespace {
 
-// A run names the commit its process was pinned to, not the workspace's at write time.
-TEST(RecordTest, PinnedCommitWinsAndIsNotOverwritten) {
+// PinGitCommit sets $MOCO_GIT_COMMIT from the workspace, and a pinned commit (as a sweep passes
+// it to its workers) is what GitCommit and a record name, whatever the workspace says later.
+TEST(RecordTest, PinSetsTheCommitAndAPinnedCommitWins) {
   unsetenv("MOCO_GIT_COMMIT");
   setenv("BUILD_WORKSPACE_DIRECTORY", "/nonexistent", 1);  // not a git checkout
   EXPECT_EQ(GitCommit(), "unknown");
