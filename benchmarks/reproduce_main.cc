@@ -59,9 +59,10 @@ ABSL_FLAG(int, threads, -1,
 ABSL_FLAG(int, jobs, 1,
           "Train this many runs at a time, each in its own process (small models use cores better as several "
           "single-threaded runs than as one multi-threaded run). Each run's results are the same as alone.");
-ABSL_FLAG(bool, job_worker, false,
-          "Internal, set by --jobs: train the --runs given without taking the reports lock or writing reports; "
-          "the process that started it does both.");
+ABSL_FLAG(std::string, job_config, "",
+          "Internal, set by --jobs: train the run whose resolved config the sweep wrote to this file and write "
+          "its record to --job_record; the sweep that started it plans, holds the reports lock and writes reports.");
+ABSL_FLAG(std::string, job_record, "", "Internal, with --job_config: where the run's record goes.");
 ABSL_FLAG(std::string, reports_dir, "", "Where records and reports go (default: <workspace>/reports).");
 ABSL_FLAG(std::string, runs_dir, "", "Where run checkpoints go (default: <workspace>/runs/<tier>).");
 ABSL_FLAG(std::string, metric, "knn_top1", "The record metric the tables report.");
@@ -284,25 +285,32 @@ int ThreadsPerRun() {
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / jobs);
 }
 
-// Starts this binary as a --job_worker that trains `run` and writes its record.
-absl::StatusOr<int> StartWorker(const TableJob& job, const PlannedRun& run) {
-  std::vector<std::string> argv = {fs::read_symlink("/proc/self/exe").string(), "--job_worker",
-                                   absl::StrCat("--runs=", run.name), absl::StrCat("--threads=", ThreadsPerRun()),
-                                   absl::StrCat("--metric=", absl::GetFlag(FLAGS_metric))};
-  if (!job.file.empty()) {
-    argv.push_back(absl::StrCat("--table_file=", job.file));
-  } else {
-    argv.push_back(absl::StrCat("--table=", job.table_name));
-    argv.push_back(absl::StrCat("--tier=", job.tier));
-  }
-  if (!absl::GetFlag(FLAGS_reports_dir).empty()) argv.push_back(absl::StrCat("--reports_dir=", absl::GetFlag(FLAGS_reports_dir)));
-  if (!absl::GetFlag(FLAGS_runs_dir).empty()) argv.push_back(absl::StrCat("--runs_dir=", absl::GetFlag(FLAGS_runs_dir)));
-  return StartProcess(argv);
+// Starts this binary as a worker that trains `run` and writes its record. The worker is given
+// the run's config as planned here, so it reads no table or base config of its own: configs
+// edited while a sweep runs change none of its runs.
+absl::StatusOr<int> StartWorker(const PlannedRun& run) {
+  const fs::path dir = run.config.run().output_dir();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const std::string config_path = (dir / "sweep_config.pbtxt").string();
+  MOCO_RETURN_IF_ERROR(WriteFileAtomic(config_path, ToText(run.config)));
+  return StartProcess({fs::read_symlink("/proc/self/exe").string(), absl::StrCat("--job_config=", config_path),
+                       absl::StrCat("--job_record=", run.record_path), absl::StrCat("--threads=", ThreadsPerRun())});
+}
+
+// The worker's side of StartWorker: trains one run and writes its record.
+absl::Status RunJob(const std::string& config_path, const std::string& record_path) {
+  PlannedRun run;
+  MOCO_ASSIGN_OR_RETURN(run.config, LoadConfig(config_path));
+  run.name = fs::path(record_path).stem().string();
+  run.seed = run.config.run().seed();
+  run.config_hash = ConfigHash(ConfigIdentity(run.config));
+  run.record_path = record_path;
+  return RunOne(run);
 }
 
 absl::Status RunTable(TableJob& job) {
-  const bool worker = absl::GetFlag(FLAGS_job_worker);
-  const bool writes_reports = Lead() && !worker;
+  const bool writes_reports = Lead();
   ReportsLock lock;
   if (writes_reports) MOCO_RETURN_IF_ERROR(lock.Acquire(job.report_dir));
   std::set<std::string> ran_here;  // other ranks do not wait for rank 0's records to appear
@@ -311,7 +319,7 @@ absl::Status RunTable(TableJob& job) {
   for (absl::string_view name : absl::StrSplit(only_flag, ',', absl::SkipEmpty())) only.insert(std::string(name));
   const int max_runs = absl::GetFlag(FLAGS_max_runs);
   const int jobs = std::max(1, absl::GetFlag(FLAGS_jobs));
-  std::map<int, std::string> workers;  // pid -> run name, with --jobs > 1
+  std::map<int, PlannedRun> workers;  // pid -> its run, with --jobs > 1
   absl::Status failed;                 // the first worker that failed; no new run starts after it
   bool planned = false;
   int ran = 0;
@@ -323,11 +331,11 @@ absl::Status RunTable(TableJob& job) {
     for (const PlannedRun& run : runs) {
       if (run.state != RunState::kDone && !ran_here.count(run.name) && (only.empty() || only.count(run.name))) {
         bool in_flight = false;
-        for (const auto& [pid, name] : workers) in_flight |= (name == run.name);
+        for (const auto& [pid, started] : workers) in_flight |= (started.name == run.name);
         if (!in_flight) todo.push_back(&run);
       }
     }
-    if (!planned && !worker) {
+    if (!planned) {
       planned = true;
       if (todo.empty()) {
         std::cout << absl::StrFormat("reproduce: %s / %s: every selected run has a record; nothing to run\n",
@@ -342,21 +350,19 @@ absl::Status RunTable(TableJob& job) {
       double left = 0;
       for (const PlannedRun* run : todo) left += EstimateSeconds(job.table, *run, runs);
       const PlannedRun& next = *todo.front();
-      if (!worker) {
-        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count();
-        std::cout << absl::StrFormat("\nreproduce: [%s / %s] run %s (%d left, about %s; %s elapsed)\n", job.tier,
-                                     job.table_name, next.name, todo.size(),
-                                     Hms(left / std::min<int>(jobs, todo.size())), Hms(elapsed));
-        std::cout.flush();
-      }
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count();
+      std::cout << absl::StrFormat("\nreproduce: [%s / %s] run %s (%d left, about %s; %s elapsed)\n", job.tier,
+                                   job.table_name, next.name, todo.size(),
+                                   Hms(left / std::min<int>(jobs, todo.size())), Hms(elapsed));
+      std::cout.flush();
       if (jobs == 1) {
         MOCO_RETURN_IF_ERROR(RunOne(next));
         ran_here.insert(next.name);
         ++ran;
         if (writes_reports) MOCO_RETURN_IF_ERROR(WriteReport(job));  // progress shows in the report as runs finish
       } else {
-        MOCO_ASSIGN_OR_RETURN(const int pid, StartWorker(job, next));
-        workers[pid] = next.name;
+        MOCO_ASSIGN_OR_RETURN(const int pid, StartWorker(next));
+        workers[pid] = next;
       }
       continue;
     }
@@ -368,11 +374,21 @@ absl::Status RunTable(TableJob& job) {
         MOCO_ASSIGN_OR_RETURN(const std::optional<int> code, WaitProcessFor(it->first, absl::ZeroDuration()));
         if (!code.has_value()) continue;
         reaped = true;
-        ran_here.insert(it->second);
+        const PlannedRun& run = it->second;
+        ran_here.insert(run.name);
         ++ran;
-        if (*code != 0 && failed.ok()) {
-          failed = absl::InternalError(absl::StrCat(it->second, " failed (exit status ", *code,
-                                                    "; its error is above); the runs already going were finished"));
+        absl::Status status;
+        if (*code != 0) {
+          status = absl::InternalError(absl::StrCat(run.name, " failed (exit status ", *code, "; its error is above)"));
+        } else if (absl::StatusOr<config::RunRecord> record = ReadRecord(run.record_path); !record.ok()) {
+          status = record.status();
+        } else if (record->config_hash() != run.config_hash) {
+          status = absl::InternalError(absl::StrCat(run.record_path, ": config hash ", record->config_hash(),
+                                                    " differs from the plan's ", run.config_hash));
+        }
+        if (!status.ok() && failed.ok()) {
+          failed = absl::Status(status.code(),
+                                absl::StrCat(status.message(), "; the runs already going were finished"));
         }
         workers.erase(it);
       }
@@ -427,7 +443,7 @@ int Main() {
       }
     }
   }
-  if (!dry && Lead() && !absl::GetFlag(FLAGS_job_worker)) {
+  if (!dry && Lead()) {
     const std::string reports = absl::GetFlag(FLAGS_reports_dir).empty() ? (fs::path(Workspace()) / "reports").string()
                                                                          : absl::GetFlag(FLAGS_reports_dir);
     if (absl::Status s = WriteIndex(reports); !s.ok()) {
@@ -451,8 +467,11 @@ int main(int argc, char** argv) {
       "                 [--dry_run] [--max_runs=N] [--runs=NAME,...] [--report_only] [--threads=N] [--jobs=N]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   moco::PinGitCommit();  // records name the commit this run started from
-  if (absl::GetFlag(FLAGS_job_worker)) {
+  if (!absl::GetFlag(FLAGS_job_config).empty()) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);  // a worker ends with the sweep that started it
+    const absl::Status status = moco::RunJob(absl::GetFlag(FLAGS_job_config), absl::GetFlag(FLAGS_job_record));
+    if (!status.ok()) std::cerr << "reproduce: error: " << status.message() << "\n";
+    return status.ok() ? 0 : 1;
   }
   if (absl::GetFlag(FLAGS_jobs) > 1 && absl::GetFlag(FLAGS_nproc_per_node) > 1) {
     std::cerr << "reproduce: error: --jobs > 1 trains several single-process runs at once; it does not combine "
