@@ -9,6 +9,14 @@
 #
 # The binaries carry absolute run paths to this machine's LibTorch; run.sh points them at
 # the GPU machine's torch install instead (its lib/ and the nvidia/*/lib folders beside it).
+# The other shared libraries they need beyond the C and C++ runtimes (Debian 12's Abseil,
+# Protobuf, libpng, libjpeg, zlib) travel in gpu_check/lib, since the GPU machine may run
+# another distribution.
+#
+# With GPU_CHECK_CIFAR=DIR (a CIFAR-10 JPEG tree, DIR/train/<class>/*.jpg) run.sh also
+# trains the GPU tier's config (configs/gpu/moco_cifar10.pbtxt) end to end from the JPEGs
+# for GPU_CHECK_STEPS steps (default 300): images/s with the C++ data pipeline and its
+# data-wait share.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +41,15 @@ for target in "${TARGETS[@]}"; do
   name=$(echo "$path" | tr / _)
   cp "$bin/$path" "$stage/gpu_check/bin/$name"
 done
+# Shared libraries outside LibTorch and the C/C++ runtimes, copied with their sonames.
+mkdir -p "$stage/gpu_check/lib"
+ldd "$stage"/gpu_check/bin/* | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
+  while read -r soname path; do
+    case "$soname" in
+      libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|libutil.so.*|libgcc_s.so.*|libstdc++.so.*) ;;
+      *) case "$path" in */site-packages/*) ;; *) cp -L "$path" "$stage/gpu_check/lib/$soname" ;; esac ;;
+    esac
+  done
 # Real data for a few training steps there: Fashion-MNIST (MIT licence, from its Debian package).
 cp -r /usr/share/datasets/fashion-mnist "$stage/gpu_check/fashion-mnist"
 cp configs/smoke/moco_fashion_mnist.pbtxt "$stage/gpu_check/"
@@ -49,6 +66,7 @@ torch_dir=\$(\$PY -c 'import os, torch; print(os.path.dirname(torch.__file__))')
   echo "run.sh: no torch for \$PY; install torch==2.11.0 or set PYTHON" >&2; exit 1; }
 libs="\$torch_dir/lib"
 for d in "\$torch_dir"/../nvidia/*/lib; do [ -d "\$d" ] && libs="\$libs:\$(cd "\$d" && pwd)"; done
+libs="\$libs:\$here/lib"
 export LD_LIBRARY_PATH="\$libs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 \$PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
 failed=0
@@ -68,12 +86,18 @@ run "\$here/bin/benchmarks_throughput" --device=cuda --configs_dir="\$here/confi
   --steps=30 --warmup=5 --cases=moco/memory/r50,supervised/memory/r50,moco/memory/r18gpu,supervised/memory/r18gpu \\
   --out=/tmp/gpu_check_throughput.json
 runs=4
+# The GPU tier's config end to end from CIFAR-10 JPEGs (decode + two views in C++), when given.
+if [ -n "\${GPU_CHECK_CIFAR:-}" ]; then
+  run "\$here/bin/moco_pretrain" --config="\$here/configs/gpu/moco_cifar10.pbtxt" --output_dir=/tmp/gpu_check_cifar \\
+    --fresh --max_steps="\${GPU_CHECK_STEPS:-300}" --set="data { root: \\"\$GPU_CHECK_CIFAR\\" }"
+  runs=\$((runs + 1))
+fi
 # Two MoCo steps over NCCL on every GPU, when there are several.
 ngpu=\$(\$PY -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || echo 0)
 if [ "\$ngpu" -gt 1 ]; then
   run "\$here/bin/moco_pretrain" --config="\$here/moco_fashion_mnist.pbtxt" --output_dir=/tmp/gpu_check_nccl --fresh \\
     --nproc_per_node="\$ngpu" --max_steps=2 --set="data { root: \\"\$here/fashion-mnist\\" } run { device: CUDA }"
-  runs=5
+  runs=\$((runs + 1))
 fi
 echo "gpu_check: \$(( runs - failed )) passed, \$failed failed"
 exit \$failed
