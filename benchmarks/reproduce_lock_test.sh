@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Two harness invocations on one reports folder: while one holds reports/<tier>/.lock, the
-# second stops at once with a clear message and writes nothing.
+# second stops at once with a clear message and writes nothing. Also: the
+# workers' internal flags (--job_config, --job_record) are refused one without the other.
 set -euo pipefail
 reports="${TEST_TMPDIR:-/tmp}/reports"
 rm -rf "$reports" && mkdir -p "$reports/cpu"
@@ -22,4 +23,9 @@ grep -q "is writing $reports/cpu; wait for it to finish, or use another --report
 kill $holder; wait $holder 2>/dev/null || true
 benchmarks/reproduce --table=queue_size --tier=cpu --report_only --reports_dir="$reports" >/dev/null
 [ -e "$reports/cpu/queue_size.md" ] || { echo "FAIL: no report after the lock was released"; exit 1; }
+# The workers' internal flags come as a pair.
+status=0
+out=$(benchmarks/reproduce --job_config="$reports/x.pbtxt" 2>&1) || status=$?
+[ "$status" -ne 0 ] && grep -q -- "--job_config and --job_record go together" <<<"$out" \
+  || { echo "FAIL: --job_config without --job_record was not refused: $out"; exit 1; }
 echo PASS

@@ -467,6 +467,11 @@ int main(int argc, char** argv) {
       "                 [--dry_run] [--max_runs=N] [--runs=NAME,...] [--report_only] [--threads=N] [--jobs=N]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   moco::PinGitCommit();  // records name the commit this run started from
+  if (absl::GetFlag(FLAGS_job_config).empty() != absl::GetFlag(FLAGS_job_record).empty()) {
+    std::cerr << "reproduce: error: --job_config and --job_record go together (they are set by a sweep for its "
+                 "workers)\n";
+    return 1;
+  }
   if (!absl::GetFlag(FLAGS_job_config).empty()) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);  // a worker ends with the sweep that started it
     const absl::Status status = moco::RunJob(absl::GetFlag(FLAGS_job_config), absl::GetFlag(FLAGS_job_record));
