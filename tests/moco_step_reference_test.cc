@@ -16,6 +16,7 @@
 #include "configs/config.h"
 #include "eval/encoder_io.h"
 #include "moco/contrastive/mechanism.h"
+#include "moco/distributed/single_process_group.h"
 #include "moco/train/trainer.h"
 #include "tests/python_reference.h"
 
@@ -46,10 +47,8 @@ void AddState(const std::string& prefix, torch::nn::Module& module,
 // Trains `steps` steps of `config` and has the Python reference redo them from the same start.
 void CompareWithPython(const config::ExperimentConfig& config, const std::string& kind, int steps) {
   torch::manual_seed(7);
-  absl::StatusOr<ProcessGroupHandle> group = ConnectProcessGroup(DistributedEnv{}, Backend::kGloo, absl::Seconds(5));
-  ASSERT_TRUE(group.ok()) << group.status();
   absl::StatusOr<std::unique_ptr<Mechanism>> created =
-      CreateMechanism(config, /*num_train_images=*/64, /*num_classes=*/10, *group);
+      CreateMechanism(config, /*num_train_images=*/64, /*num_classes=*/10, SingleProcessGroup());
   ASSERT_TRUE(created.ok()) << created.status();
   Mechanism& mechanism = **created;
   std::unique_ptr<torch::optim::SGD> sgd = MakeSgd(config, mechanism);

@@ -6,15 +6,10 @@
 
 #include "configs/config.h"
 #include "gtest/gtest.h"
+#include "moco/distributed/single_process_group.h"
 
 namespace moco {
 namespace {
-
-ProcessGroupHandle Alone() {
-  absl::StatusOr<ProcessGroupHandle> group = ConnectProcessGroup(DistributedEnv{}, Backend::kGloo, absl::Seconds(5));
-  EXPECT_TRUE(group.ok()) << group.status();
-  return *group;
-}
 
 config::ExperimentConfig Config(const std::string& mechanism) {
   absl::StatusOr<config::ExperimentConfig> config = ParseConfig(
@@ -39,7 +34,7 @@ TrainBatch Batch(int n) {
 }
 
 std::unique_ptr<Mechanism> Create(const config::ExperimentConfig& config) {
-  auto mechanism = CreateMechanism(config, /*num_train_images=*/100, /*num_classes=*/4, Alone());
+  auto mechanism = CreateMechanism(config, /*num_train_images=*/100, /*num_classes=*/4, SingleProcessGroup());
   EXPECT_TRUE(mechanism.ok()) << mechanism.status();
   return std::move(*mechanism);
 }

@@ -4,16 +4,11 @@
 #include <torch/torch.h>
 
 #include "gtest/gtest.h"
+#include "moco/distributed/single_process_group.h"
 #include "moco/models/resnet.h"
 
 namespace moco {
 namespace {
-
-ProcessGroupHandle Alone() {
-  absl::StatusOr<ProcessGroupHandle> group = ConnectProcessGroup(DistributedEnv{}, Backend::kGloo, absl::Seconds(5));
-  EXPECT_TRUE(group.ok()) << group.status();
-  return *group;
-}
 
 TEST(ShuffleBnTest, InversePermutationUndoesThePermutation) {
   torch::Tensor perm = torch::randperm(10, torch::kLong);
@@ -26,7 +21,8 @@ TEST(ShuffleBnTest, RowwiseEncoderGivesUnshuffledResult) {
   // every key back beside its image.
   torch::Tensor x = torch::randn({16, 5});
   Encoder encode = [](const at::Tensor& t) { return t * 2 + 1; };
-  absl::StatusOr<at::Tensor> k = ShuffledEncode(encode, x, Alone(), at::make_generator<at::CPUGeneratorImpl>(3));
+  absl::StatusOr<at::Tensor> k =
+      ShuffledEncode(encode, x, SingleProcessGroup(), at::make_generator<at::CPUGeneratorImpl>(3));
   ASSERT_TRUE(k.ok()) << k.status();
   EXPECT_TRUE(torch::equal(*k, encode(x)));
 }
@@ -40,7 +36,7 @@ TEST(ShuffleBnTest, KeysMatchTheUnshuffledComputationOfTheirGroup) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
   auto gen_copy = at::make_generator<at::CPUGeneratorImpl>(11);
   absl::StatusOr<at::Tensor> k =
-      ShuffledEncode([&](const at::Tensor& t) { return encoder->forward(t); }, x, Alone(), gen);
+      ShuffledEncode([&](const at::Tensor& t) { return encoder->forward(t); }, x, SingleProcessGroup(), gen);
   ASSERT_TRUE(k.ok()) << k.status();
   torch::Tensor perm = at::randperm(8, gen_copy, torch::TensorOptions().dtype(torch::kLong));
   torch::Tensor shuffled_keys = encoder->forward(x.index_select(0, perm));  // same BN groups
