@@ -52,20 +52,25 @@ namespace fs = std::filesystem;
 using bench::RegressionCheck;
 using nlohmann::json;
 
+constexpr char kSmokeKnnMean[] = "smoke/knn_top1_mean";
+
 // Tolerances for figures that have no expectation yet (--update adds them with these).
-// The smoke tier is deterministic on the CPU for a fixed thread count; across machines (other
-// oneDNN kernels) and thread counts its kNN accuracy on 500 test images moves by a few images.
+// The smoke tier is deterministic on the CPU for a fixed thread count. Across CPUs (other oneDNN
+// kernels) and thread counts its losses move by under 1%, but one run's kNN accuracy moves by up
+// to 10 points: after one epoch the encoders are near initialisation (22.6% on the 500 test
+// images), where rounding decides many neighbours. The mean over the tier's 7 runs moved by under
+// 1 point (22.9, 23.7 and 23.9% on an AMD EPYC at 2 threads and an AVX-512 Xeon at 2 and 1).
 RegressionCheck TemplateFor(const std::string& key) {
   RegressionCheck check;
-  if (KeySource(key) == "smoke" && absl::EndsWith(key, "/loss")) {
+  if (key == kSmokeKnnMean) {
+    check.set_tolerance(3.0);
+    check.set_better(RegressionCheck::HIGHER);
+    check.set_note("mean kNN top-1 (%) over the smoke tier's runs, 500 CIFAR-10 test images each");
+  } else if (KeySource(key) == "smoke" && absl::EndsWith(key, "/loss")) {
     // Either way: a loss that falls beyond noise can be a leak (e.g. shuffle BN broken).
     check.set_relative_tolerance(0.03);
     check.set_better(RegressionCheck::NEITHER);
     check.set_note("mean training loss over the smoke-tier run's epoch");
-  } else if (KeySource(key) == "smoke") {
-    check.set_tolerance(2.0);
-    check.set_better(RegressionCheck::HIGHER);
-    check.set_note("kNN top-1 (%) of the smoke-tier run, 500 CIFAR-10 test images");
   } else if (key == "throughput/moco_data_wait_fraction") {
     check.set_tolerance(0.04);
     check.set_better(RegressionCheck::LOWER);
@@ -92,10 +97,12 @@ RegressionCheck TemplateFor(const std::string& key) {
 constexpr char kHeader[] =
     "# Expected results of the CI regression (benchmarks/regression.proto), checked by\n"
     "#   bazel run //benchmarks:regression\n"
-    "# after the tests in .ci/run. smoke/<run>/knn_top1 and /loss: the kNN top-1 (%) and final-epoch\n"
-    "# loss of each run of the reproduction harness's smoke tier (configs/tables/smoke/*.pbtxt; the\n"
-    "# runs are bit-for-bit repeatable on one machine with fixed threads, so the tolerances cover\n"
-    "# other machines). throughput/<ratio>: ratios of figures measured in the same run\n"
+    "# after the tests in .ci/run. smoke/<run>/loss: the final-epoch loss of each run of the\n"
+    "# reproduction harness's smoke tier (configs/tables/smoke/*.pbtxt); smoke/knn_top1_mean: their\n"
+    "# kNN top-1 (%), averaged over the runs (one run's moves by up to 10 points across CPUs and thread\n"
+    "# counts, the mean by about 1; benchmarks/regression_main.cc). The runs are bit-for-bit\n"
+    "# repeatable on one machine with fixed threads, so the tolerances cover other machines.\n"
+    "# throughput/<ratio>: ratios of figures measured in the same run\n"
     "# (benchmarks/figures.h), each figure the faster of two interleaved runs; never absolute times.\n"
     "# Written by `bazel run //benchmarks:regression -- --update`; edit tolerances by hand.\n";
 
@@ -105,7 +112,8 @@ std::string ExpectationsPath() {
   return (fs::path(WorkspaceDir()) / flag).string();
 }
 
-// The smoke tier of every table into `dir`; the kNN top-1 and final-epoch loss of each record.
+// The smoke tier of every table into `dir`; the final-epoch loss of each record and the mean kNN
+// top-1 over them.
 absl::Status RunSmokeTier(const std::string& argv0, const std::string& dir, Measurements* measured) {
   MOCO_ASSIGN_OR_RETURN(std::string reproduce, FindProgram(argv0, "benchmarks/reproduce"));
   const std::string reports = (fs::path(dir) / "reports").string();
@@ -118,16 +126,26 @@ absl::Status RunSmokeTier(const std::string& argv0, const std::string& dir, Meas
   if (run.exit_code != 0) return absl::InternalError(absl::StrCat("the smoke tier failed (exit ", run.exit_code, ")"));
   const fs::path records = fs::path(reports) / "smoke" / "runs";
   std::error_code ec;
+  double knn_sum = 0;
+  int knn_runs = 0;
   for (const auto& entry : fs::directory_iterator(records, ec)) {
     if (entry.path().extension() != ".json") continue;
     MOCO_ASSIGN_OR_RETURN(config::RunRecord record, ReadRecord(entry.path().string()));
     const std::string name = entry.path().stem().string();
-    for (const char* metric : {"knn_top1", "loss"}) {
-      const auto it = record.metrics().find(metric);
-      if (it != record.metrics().end()) (*measured)[absl::StrCat("smoke/", name, "/", metric)] = it->second;
+    if (const auto it = record.metrics().find("loss"); it != record.metrics().end()) {
+      (*measured)[absl::StrCat("smoke/", name, "/loss")] = it->second;
     }
+    const auto knn = record.metrics().find("knn_top1");
+    if (knn == record.metrics().end()) {
+      return absl::NotFoundError(absl::StrCat("the smoke record ", entry.path().string(), " has no knn_top1"));
+    }
+    knn_sum += knn->second;
+    ++knn_runs;
   }
-  if (ec) return absl::NotFoundError(absl::StrCat("the smoke tier wrote no records in ", records.string()));
+  if (ec || knn_runs == 0) {
+    return absl::NotFoundError(absl::StrCat("the smoke tier wrote no records in ", records.string()));
+  }
+  (*measured)[kSmokeKnnMean] = knn_sum / knn_runs;
   return absl::OkStatus();
 }
 

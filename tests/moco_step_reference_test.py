@@ -75,21 +75,26 @@ def main():
         assert queue.shape == (K, 128), queue.shape
         ptr = int(d["init.queue.queue_ptr"])
 
+    def keys(encoder, x_k, perm):
+        """encoder(x_k) row for row, computed in the C++ step's shuffled order (same rounding)."""
+        return F.normalize(encoder(x_k[perm]), dim=1)[torch.argsort(perm)]
+
     for step in range(args.steps):
         x_q, x_k = d[f"step{step}.view_q"], d[f"step{step}.view_k"]
+        perm = d[f"step{step}.key_perm"]
         q = F.normalize(encoder_q(x_q), dim=1)
         if args.kind == "moco":
             with torch.no_grad():
                 # Momentum update of the key encoder's parameters (not its BN buffers), before the keys.
                 for p_k, p_q in zip(encoder_k.parameters(), encoder_q.parameters()):
                     p_k.mul_(M).add_(p_q.detach(), alpha=1 - M)
-                k = F.normalize(encoder_k(x_k), dim=1)
+                k = keys(encoder_k, x_k, perm)
             l_pos = (q * k).sum(1, keepdim=True)
             l_neg = q @ queue.t()
             logits = torch.cat([l_pos, l_neg], 1) / TEMPERATURE
             loss = F.cross_entropy(logits, torch.zeros(BATCH, dtype=torch.long))
         else:
-            k = F.normalize(encoder_q(x_k), dim=1)  # the keys are the query encoder's, with gradient
+            k = keys(encoder_q, x_k, perm)  # the keys are the query encoder's, with gradient
             logits = q @ k.t() / TEMPERATURE
             loss = F.cross_entropy(logits, torch.arange(BATCH))
         error = compare(f"step {step} loss", d[f"step{step}.loss"], loss.detach(), 1e-5)

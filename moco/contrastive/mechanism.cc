@@ -21,14 +21,6 @@ at::Tensor Normalize(const at::Tensor& x) {
   return torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
-// A generator for this step's random choices: the same on every rank, and the same after a
-// resume, whatever else has drawn random numbers.
-at::Generator StepGenerator(uint64_t seed, int64_t step, uint64_t stream) {
-  uint64_t x = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(step) * 0xBF58476D1CE4E5B9ULL + stream;
-  x ^= x >> 31;
-  return at::make_generator<at::CPUGeneratorImpl>(x);
-}
-
 class MocoMechanism : public Mechanism {
  public:
   MocoMechanism(const config::ExperimentConfig& config, const ProcessGroupHandle& group)
@@ -204,6 +196,12 @@ class SupervisedMechanism : public Mechanism {
 };
 
 }  // namespace
+
+at::Generator StepGenerator(uint64_t seed, int64_t step, uint64_t stream) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(step) * 0xBF58476D1CE4E5B9ULL + stream;
+  x ^= x >> 31;
+  return at::make_generator<at::CPUGeneratorImpl>(x);
+}
 
 ResNetOptions EncoderOptions(const config::ExperimentConfig& config, int out_dim) {
   const auto& model = config.model();

@@ -17,6 +17,7 @@
 #ifndef MOCO_CONTRASTIVE_MECHANISM_H_
 #define MOCO_CONTRASTIVE_MECHANISM_H_
 
+#include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 
 #include <cstdint>
@@ -63,6 +64,11 @@ absl::StatusOr<std::unique_ptr<Mechanism>> CreateMechanism(const config::Experim
 
 // The encoder a config describes, with `out_dim` outputs.
 ResNetOptions EncoderOptions(const config::ExperimentConfig& config, int out_dim);
+
+// The generator of a training step's random choices: the same on every rank, and the same after a
+// resume, whatever else has drawn random numbers. The key shuffle of MoCo's pass p draws from
+// stream p, end-to-end's from stream 0, the memory bank's negatives from stream 100.
+at::Generator StepGenerator(uint64_t seed, int64_t step, uint64_t stream);
 
 }  // namespace moco
 
