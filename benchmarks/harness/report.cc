@@ -115,13 +115,11 @@ std::vector<Finding> MomentumFindings(const std::vector<Cell>& cells) {
   return out;
 }
 
-std::vector<Finding> QueueFindings(const std::vector<Cell>& cells) {
-  std::vector<Finding> out;
-  const auto moco = Complete(cells, "moco");
-  const auto bank = Complete(cells, "memory_bank");
-  const auto e2e = Complete(cells, "end_to_end");
-
-  const std::string claim0 = "MoCo accuracy does not fall as K grows (within the seed spread)";
+// The three queue-size findings for one MoCo series (`moco`, sorted by K); `name` prefixes each
+// claim where the table has more than one MoCo series (e.g. one per momentum).
+void QueueFindingsOf(const std::vector<const Cell*>& moco, const std::vector<const Cell*>& bank,
+                     const std::vector<const Cell*>& e2e, const std::string& name, std::vector<Finding>& out) {
+  const std::string claim0 = absl::StrCat(name, "MoCo accuracy does not fall as K grows (within the seed spread)");
   if (moco.size() < 2) {
     out.push_back(NotTested(claim0, "fewer than two MoCo queue sizes are done"));
   } else {
@@ -140,7 +138,7 @@ std::vector<Finding> QueueFindings(const std::vector<Cell>& cells) {
     out.push_back({claim0, holds ? Verdict::kHolds : Verdict::kDoesNotHold, absl::StrJoin(steps, "; ")});
   }
 
-  const std::string claim1 = "MoCo >= memory bank at every K (within the seed spread)";
+  const std::string claim1 = absl::StrCat(name, "MoCo >= memory bank at every K (within the seed spread)");
   std::vector<std::string> pairs;
   bool holds1 = true;
   for (const Cell* m : moco) {
@@ -156,7 +154,8 @@ std::vector<Finding> QueueFindings(const std::vector<Cell>& cells) {
                               : Finding{claim1, holds1 ? Verdict::kHolds : Verdict::kDoesNotHold,
                                         absl::StrJoin(pairs, "; ")});
 
-  const std::string claim2 = "end-to-end tracks MoCo at the K it can reach (within 2 points or the seed spread)";
+  const std::string claim2 =
+      absl::StrCat(name, "end-to-end tracks MoCo at the K it can reach (within 2 points or the seed spread)");
   std::vector<std::string> tracks;
   bool holds2 = true;
   for (const Cell* e : e2e) {
@@ -176,6 +175,26 @@ std::vector<Finding> QueueFindings(const std::vector<Cell>& cells) {
   out.push_back(tracks.empty() ? NotTested(claim2, "no end-to-end run with a matching MoCo K is done")
                                : Finding{claim2, holds2 ? Verdict::kHolds : Verdict::kDoesNotHold,
                                          absl::StrJoin(tracks, "; ")});
+}
+
+// Each MoCo series of the table (in table order) is checked on its own against the same
+// memory-bank and end-to-end series.
+std::vector<Finding> QueueFindings(const std::vector<Cell>& cells) {
+  std::vector<std::pair<std::string, std::string>> series;  // (id, label) of each MoCo series
+  for (const Cell& c : cells) {
+    const std::pair<std::string, std::string> s(c.series_id, c.series_label);
+    if (c.mechanism == "moco" && std::find(series.begin(), series.end(), s) == series.end()) series.push_back(s);
+  }
+  if (series.empty()) series.emplace_back("", "");
+  std::vector<Finding> out;
+  for (const auto& [id, label] : series) {
+    std::vector<const Cell*> moco;
+    for (const Cell* c : Complete(cells, "moco")) {
+      if (c->series_id == id) moco.push_back(c);
+    }
+    QueueFindingsOf(moco, Complete(cells, "memory_bank"), Complete(cells, "end_to_end"),
+                    series.size() > 1 ? absl::StrCat(label, ": ") : "", out);
+  }
   return out;
 }
 

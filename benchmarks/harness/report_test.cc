@@ -143,6 +143,23 @@ TEST(FindingsTest, QueueSizeTrendsWithinTheSeedSpread) {
   EXPECT_EQ(Find(findings, "end-to-end").verdict, Verdict::kDoesNotHold);
 }
 
+TEST(FindingsTest, QueueSizeFindingsPerMoCoSeries) {
+  // Two MoCo series (two momenta): m = 0.99 falls as K grows, m = 0.999 does not; each is
+  // checked on its own, and the claims name their series.
+  std::vector<PlannedRun> runs = {Done("moco", "moco", 256, 0, 45),      Done("moco", "moco", 1024, 0, 40),
+                                  Done("moco_m", "moco", 256, 0, 40),    Done("moco_m", "moco", 1024, 0, 44),
+                                  Done("bank", "memory_bank", 256, 0, 42), Done("bank", "memory_bank", 1024, 0, 39)};
+  runs[2].series_label = runs[3].series_label = "MoCo, m = 0.999";
+  auto findings = CheckFindings(TableNamed("queue_size"), Aggregate(runs, "knn_top1"));
+  ASSERT_EQ(findings.size(), 6u);
+  EXPECT_EQ(Find(findings, "moco: MoCo accuracy does not fall").verdict, Verdict::kDoesNotHold);
+  EXPECT_EQ(Find(findings, "MoCo, m = 0.999: MoCo accuracy does not fall").verdict, Verdict::kHolds);
+  EXPECT_THAT(Find(findings, "MoCo, m = 0.999: MoCo accuracy does not fall").evidence, HasSubstr("40.00 -> 44.00"));
+  // At K = 256 m = 0.999 is below the bank (40 vs 42), m = 0.99 is not.
+  EXPECT_EQ(Find(findings, "moco: MoCo >= memory bank").verdict, Verdict::kHolds);
+  EXPECT_EQ(Find(findings, "MoCo, m = 0.999: MoCo >= memory bank").verdict, Verdict::kDoesNotHold);
+}
+
 TEST(FindingsTest, ShuffleBn) {
   std::vector<PlannedRun> runs = {Done("s", "moco", 1, 0, 45, 30), Done("s", "moco", 0, 0, 41, 60)};
   auto findings = CheckFindings(TableNamed("shuffle_bn"), Aggregate(runs, "knn_top1"));
