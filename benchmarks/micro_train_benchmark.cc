@@ -40,7 +40,7 @@
 #include "moco/distributed/process_group.h"
 #include "moco/distributed/worker_launcher.h"
 #include "moco/models/resnet.h"
-#include "moco/train/image_batches.h"
+#include "moco/augment/image_batches.h"
 
 namespace moco {
 namespace {

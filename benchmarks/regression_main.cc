@@ -31,7 +31,7 @@
 #include "benchmarks/figures.h"
 #include "benchmarks/regression.h"
 #include "benchmarks/subprocess.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 #include "moco/common/status.h"
 
 ABSL_FLAG(std::string, expectations, "configs/regression/smoke.pbtxt",

@@ -39,7 +39,7 @@
 #include "absl/time/time.h"
 #include "benchmarks/figures.h"
 #include "benchmarks/subprocess.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 
 ABSL_FLAG(bool, quick, false,
           "A few steps of everything and short micro-benchmarks (for tests): the figures are "

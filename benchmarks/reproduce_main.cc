@@ -40,7 +40,7 @@
 #include "configs/config.h"
 #include "moco/common/files.h"
 #include "moco/common/paths.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 #include "moco/common/status.h"
 #include "moco/distributed/worker_launcher.h"
 #include "moco/train/trainer.h"

@@ -1,6 +1,7 @@
 #include "configs/config.h"
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,7 @@
 #include "google/protobuf/message.h"
 #include "google/protobuf/text_format.h"
 #include "moco/common/files.h"
+#include "moco/common/status.h"
 #include "moco/common/status.h"
 
 namespace moco {
@@ -474,6 +476,22 @@ std::string ToText(const ExperimentConfig& config) {
 double ScaledLearningRate(const ExperimentConfig& config) {
   return static_cast<double>(config.optim().lr()) * config.optim().batch_size() /
          config.optim().lr_reference_batch();
+}
+
+absl::StatusOr<ExperimentConfig> CompleteConfig(ExperimentConfig config, const std::string& source,
+                                                absl::string_view overrides, const ConfigEdit& edit) {
+  MOCO_RETURN_IF_ERROR(MergeOverrides(overrides, &config));
+  if (edit) MOCO_RETURN_IF_ERROR(edit(&config));
+  if (absl::Status status = Validate(config); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", status.message()));
+  }
+  return config;
+}
+
+absl::StatusOr<ExperimentConfig> LoadExperiment(const std::string& path, absl::string_view overrides,
+                                                const ConfigEdit& edit) {
+  MOCO_ASSIGN_OR_RETURN(ExperimentConfig config, LoadConfig(path));
+  return CompleteConfig(std::move(config), path, overrides, edit);
 }
 
 }  // namespace moco

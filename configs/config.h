@@ -6,6 +6,7 @@
 #ifndef MOCO_CONFIGS_CONFIG_H_
 #define MOCO_CONFIGS_CONFIG_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -37,6 +38,23 @@ absl::Status MergeOverrides(absl::string_view text, ExperimentConfig* config);
 // Range checks and cross-field rules; the error names the offending field with its value.
 // `world_size` is the number of training processes (the global batch is split over them).
 absl::Status Validate(const ExperimentConfig& config, int world_size = 1);
+
+// The one way a binary goes from a config to the one it runs: the `--set` text `overrides`
+// merged over `config`, then `edit` (the binary's own flags; may be empty) applied, then
+// Validate(). `source` (the file, or the checkpoint the config came from) prefixes a
+// validation error.
+//
+//   MOCO_ASSIGN_OR_RETURN(ExperimentConfig config,
+//                         LoadExperiment(path, absl::GetFlag(FLAGS_set), [&](ExperimentConfig* c) {
+//                           c->mutable_run()->set_threads(absl::GetFlag(FLAGS_threads));
+//                           return absl::OkStatus();
+//                         }));
+using ConfigEdit = std::function<absl::Status(ExperimentConfig*)>;
+absl::StatusOr<ExperimentConfig> CompleteConfig(ExperimentConfig config, const std::string& source,
+                                                absl::string_view overrides, const ConfigEdit& edit);
+// LoadConfig(path), then CompleteConfig.
+absl::StatusOr<ExperimentConfig> LoadExperiment(const std::string& path, absl::string_view overrides,
+                                                const ConfigEdit& edit = nullptr);
 
 // Returns `config` with every default written out explicitly and derived values filled in
 // (the lr drop epochs of a STEP schedule), so that a printed config says everything.

@@ -23,8 +23,9 @@
 #include "eval/detection/detection.h"
 #include "eval/encoder_io.h"
 #include "moco/common/paths.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 #include "moco/contrastive/mechanism.h"
+#include "moco/train/run_setup.h"
 
 ABSL_FLAG(std::string, config, "",
           "Experiment config (.pbtxt): model{} describes the encoder, eval.detection the detection run.");
@@ -66,37 +67,34 @@ int main(int argc, char** argv) {
   if (init.empty()) return Fail(absl::InvalidArgumentError("--init is required: a checkpoint path or 'random'"));
 
   const std::string path = moco::UserPath(absl::GetFlag(FLAGS_config));
-  absl::StatusOr<moco::ExperimentConfig> config = moco::LoadConfig(path);
-  if (!config.ok()) return Fail(config.status());
-  if (absl::Status merged = moco::MergeOverrides(absl::GetFlag(FLAGS_set), &*config); !merged.ok()) return Fail(merged);
-  auto* detection = config->mutable_eval()->mutable_detection();
-  using moco::config::DetectionEvalConfig;
-  const std::string bn = absl::GetFlag(FLAGS_bn);
-  if (bn == "trained") {
-    detection->set_bn(DetectionEvalConfig::TRAINED);
-  } else if (bn == "frozen") {
-    detection->set_bn(DetectionEvalConfig::FROZEN);
-  } else if (!bn.empty()) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat("--bn must be 'trained' or 'frozen', got '", bn, "'")));
-  }
-  const std::string schedule = absl::GetFlag(FLAGS_schedule);
-  if (schedule == "1x") {
-    detection->set_schedule(DetectionEvalConfig::SCHEDULE_1X);
-  } else if (schedule == "2x") {
-    detection->set_schedule(DetectionEvalConfig::SCHEDULE_2X);
-  } else if (!schedule.empty()) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat("--schedule must be '1x' or '2x', got '", schedule, "'")));
-  }
-  if (absl::GetFlag(FLAGS_threads) >= 0) config->mutable_run()->set_threads(absl::GetFlag(FLAGS_threads));
   if (absl::GetFlag(FLAGS_max_iters) < 0) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("--max_iters must be >= 0, got ", absl::GetFlag(FLAGS_max_iters))));
   }
-  if (absl::Status status = moco::Validate(*config); !status.ok()) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(path, ": ", status.message())));
-  }
+  using moco::config::DetectionEvalConfig;
+  absl::StatusOr<moco::ExperimentConfig> config =
+      moco::LoadExperiment(path, absl::GetFlag(FLAGS_set), [](moco::ExperimentConfig* c) -> absl::Status {
+        auto* detection = c->mutable_eval()->mutable_detection();
+        const std::string bn = absl::GetFlag(FLAGS_bn);
+        if (bn == "trained") {
+          detection->set_bn(DetectionEvalConfig::TRAINED);
+        } else if (bn == "frozen") {
+          detection->set_bn(DetectionEvalConfig::FROZEN);
+        } else if (!bn.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat("--bn must be 'trained' or 'frozen', got '", bn, "'"));
+        }
+        const std::string schedule = absl::GetFlag(FLAGS_schedule);
+        if (schedule == "1x") {
+          detection->set_schedule(DetectionEvalConfig::SCHEDULE_1X);
+        } else if (schedule == "2x") {
+          detection->set_schedule(DetectionEvalConfig::SCHEDULE_2X);
+        } else if (!schedule.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat("--schedule must be '1x' or '2x', got '", schedule, "'"));
+        }
+        if (absl::GetFlag(FLAGS_threads) >= 0) c->mutable_run()->set_threads(absl::GetFlag(FLAGS_threads));
+        return absl::OkStatus();
+      });
+  if (!config.ok()) return Fail(config.status());
   const moco::ExperimentConfig resolved = moco::Resolve(*config);
-  const int threads = resolved.run().threads();
-  if (threads > 0) at::set_num_threads(threads);
 
   moco::DetectionRunOptions options;
   options.init = init;
@@ -104,7 +102,7 @@ int main(int argc, char** argv) {
                                             ? resolved.run().output_dir() + "/detection"
                                             : absl::GetFlag(FLAGS_output_dir));
   options.max_iterations = absl::GetFlag(FLAGS_max_iters);
-  options.threads = at::get_num_threads();
+  options.threads = moco::SetUpThreads(resolved.run());
   if (const char* world = std::getenv("WORLD_SIZE"); world != nullptr) options.world_size = std::atoi(world);
 
   moco::ResNet encoder{nullptr};

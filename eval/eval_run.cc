@@ -15,23 +15,22 @@
 #include "absl/strings/str_join.h"
 #include "configs/config.h"
 #include "eval/encoder_io.h"
-#include "eval/knn.h"
+#include "moco/train/knn_monitor.h"
 #include "eval/linear.h"
 #include "moco/augment/augment.h"
+#include "moco/common/duration.h"
 #include "moco/common/paths.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 #include "moco/common/status.h"
 #include "moco/contrastive/mechanism.h"
 #include "moco/data/dataset.h"
 #include "moco/train/checkpoint.h"
-#include "moco/train/trainer.h"
+#include "moco/train/run_setup.h"
 
 namespace moco {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
 // Everything an evaluation needs, prepared from the options.
 struct Prepared {
@@ -49,15 +48,6 @@ std::string Describe(const ResNetImpl& encoder) {
   const ResNetOptions& o = encoder.options();
   return absl::StrFormat("ResNet-%d (width %g, %s stem, %d-d features)", o.depth(), o.width_multiplier(),
                          o.cifar_stem() ? "CIFAR" : "ImageNet", encoder.feature_dim());
-}
-
-absl::StatusOr<c10::Device> PickDevice(const config::RunConfig& run) {
-  const bool cuda = torch::cuda::is_available();
-  if (run.device() == config::RunConfig::CUDA && !cuda) {
-    return absl::FailedPreconditionError("run.device: CUDA requested, but no GPU is available to this binary");
-  }
-  if (run.device() != config::RunConfig::CPU_ONLY && cuda) return c10::Device(c10::kCUDA, 0);
-  return c10::Device(c10::kCPU);
 }
 
 absl::StatusOr<Prepared> Prepare(const EvalRunOptions& options, bool load_data) {
@@ -88,22 +78,21 @@ absl::StatusOr<Prepared> Prepare(const EvalRunOptions& options, bool load_data) 
         p.checkpoint, " is a PyTorch file: give --config, whose model { depth width_multiplier stem } describes "
                       "the encoder and whose data { } names the dataset"));
   }
-  MOCO_RETURN_IF_ERROR(MergeOverrides(options.overrides, &p.config));
-  if (options.epochs >= 0) {
-    p.config.mutable_eval()->set_linear_epochs(options.epochs);
-    p.config.mutable_eval()->clear_linear_lr_drop_epochs();  // Resolve() rescales 60 and 80 to the new count
-  }
-  if (options.threads >= 0) p.config.mutable_run()->set_threads(options.threads);
-  if (options.max_train_images >= 0) p.config.mutable_data()->set_max_train_images(options.max_train_images);
-  if (options.max_test_images >= 0) p.config.mutable_data()->set_max_test_images(options.max_test_images);
-  if (options.seed >= 0) p.config.mutable_run()->set_seed(static_cast<uint64_t>(options.seed));
-  if (absl::Status status = Validate(p.config); !status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(p.config_source, ": ", status.message()));
-  }
+  MOCO_ASSIGN_OR_RETURN(
+      p.config, CompleteConfig(std::move(p.config), p.config_source, options.overrides, [&](ExperimentConfig* c) {
+        if (options.epochs >= 0) {
+          c->mutable_eval()->set_linear_epochs(options.epochs);
+          c->mutable_eval()->clear_linear_lr_drop_epochs();  // Resolve() rescales 60 and 80 to the new count
+        }
+        if (options.threads >= 0) c->mutable_run()->set_threads(options.threads);
+        if (options.max_train_images >= 0) c->mutable_data()->set_max_train_images(options.max_train_images);
+        if (options.max_test_images >= 0) c->mutable_data()->set_max_test_images(options.max_test_images);
+        if (options.seed >= 0) c->mutable_run()->set_seed(static_cast<uint64_t>(options.seed));
+        return absl::OkStatus();
+      }));
   p.config = Resolve(p.config);
   const config::RunConfig& run = p.config.run();
-  p.threads = run.threads() > 0 ? run.threads() : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(p.threads);
+  p.threads = SetUpThreads(run);
   MOCO_ASSIGN_OR_RETURN(p.device, PickDevice(run));
 
   if (random) {
@@ -167,20 +156,12 @@ absl::StatusOr<EvalRunResult> Finish(const Prepared& p, const EvalRunOptions& op
                       ? std::string(kRandomInit)
                       : std::filesystem::path(p.checkpoint).parent_path().filename().string());
   for (const auto& [name, value] : metrics) (*record.mutable_metrics())[name] = value;
-  const std::string text = ToText(p.config);
-  record.set_config(text);
-  record.set_config_hash(ConfigHash(ConfigIdentity(p.config)));
-  record.set_seed(static_cast<int64_t>(p.config.run().seed()));
-  record.set_torch_version(TORCH_VERSION);
-  record.set_device(p.device.str());
-  record.set_threads(p.threads);
-  record.set_world_size(1);
+  StampRecord(p.config, p.device, p.threads, /*world_size=*/1, &record);
   record.set_wall_seconds(wall_seconds);
   record.set_checkpoint(p.checkpoint == kRandomInit ? std::string(kRandomInit)
                                                     : std::filesystem::absolute(p.checkpoint).string());
   record.set_data(DatasetRoot(p.config.data()));
   record.set_note(note);
-  FillProvenance(&record);
   result.record_path = RecordPath(p, options, kind);
   MOCO_RETURN_IF_ERROR(WriteRecord(result.record_path, record));
   return result;
@@ -200,10 +181,10 @@ absl::StatusOr<EvalRunResult> RunKnnEval(const EvalRunOptions& options) {
   // The monitor's embedding (eval/knn.h): the encoder's output, head included, L2-normalised.
   auto embed_start = Clock::now();
   const at::Tensor memory = EmbedImages(*p.encoder, p.train, p.eval_view, 512, p.device, loader_threads);
-  const double rate = p.train.size() / std::max(1e-9, Seconds(embed_start));
+  const double rate = p.train.size() / std::max(1e-9, SecondsSince(embed_start));
   if (log) {
     *log << absl::StrFormat("%s embedded %d train images in %.1f s (%.0f img/s); test: ETA %.0f s\n", prefix,
-                            p.train.size(), Seconds(embed_start), rate, p.test.size() / rate);
+                            p.train.size(), SecondsSince(embed_start), rate, p.test.size() / rate);
     log->flush();
   }
   const at::Tensor queries = EmbedImages(*p.encoder, p.test, p.eval_view, 512, p.device, loader_threads);
@@ -211,7 +192,7 @@ absl::StatusOr<EvalRunResult> RunKnnEval(const EvalRunOptions& options) {
   const double t = p.config.eval().knn_t();
   const double top1 = 100.0 * KnnTopOne(memory, LabelTensor(p.train), queries, LabelTensor(p.test), k, t,
                                         static_cast<int>(p.train.class_names.size()));
-  const double wall = Seconds(started);
+  const double wall = SecondsSince(started);
   if (log) *log << absl::StrFormat("%s kNN top-1 %.2f%% (k=%d, t=%g) in %.0f s\n", prefix, top1, k, t, wall);
   return Finish(p, options, "knn", {{"knn_top1", top1}}, wall,
                 absl::StrFormat("weighted kNN, k=%d, t=%g, on the L2-normalised encoder output (head included)%s", k,
@@ -242,7 +223,7 @@ absl::StatusOr<EvalRunResult> RunLinearEval(const EvalRunOptions& options, Linea
       probe.epochs, probe.lr, probe.momentum, probe.weight_decay, probe.lr_drop_factor,
       absl::StrJoin(probe.lr_drop_epochs, ", "), probe.batch_size,
       p.checkpoint == kRandomInit ? "; random initialisation" : "");
-  return Finish(p, options, kind, metrics, Seconds(started), note);
+  return Finish(p, options, kind, metrics, SecondsSince(started), note);
 }
 
 absl::StatusOr<std::string> RunExport(const EvalRunOptions& options, const std::string& out) {

@@ -12,7 +12,7 @@
 #include "absl/flags/usage.h"
 #include "eval/eval_flags.h"
 #include "eval/eval_run.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(

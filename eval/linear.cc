@@ -15,21 +15,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "eval/classification.h"
+#include "moco/common/duration.h"
 #include "moco/common/parallel.h"
-#include "moco/train/image_batches.h"
+#include "moco/augment/image_batches.h"
 
 namespace moco {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-std::string Duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
-  if (s >= 3600) return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
-  return absl::StrFormat("%d:%02d", s / 60, s % 60);
-}
 
 // The features of the training images `indices` in `epoch`: n x D, float, on the classifier's device.
 using BatchFeatures = std::function<at::Tensor(const at::Tensor& indices, int64_t epoch)>;
@@ -98,15 +91,15 @@ absl::StatusOr<LinearProbeResult> TrainClassifier(const at::Tensor& train_labels
       loss_sum += loss_value * count;
       correct += logits.argmax(1).eq(y).sum().item<int64_t>();
       if (options.log && log_within_epoch && (b + 1) % std::max<int64_t>(1, steps / 5) == 0 && b + 1 < steps) {
-        const double per_step = Seconds(epoch_start) / (b + 1);
+        const double per_step = SecondsSince(epoch_start) / (b + 1);
         *options.log << absl::StrFormat("%s epoch %d/%d step %d/%d  loss %.4f  lr %g  ETA %s\n", options.log_prefix,
                                         epoch + 1, options.epochs, b + 1, steps, loss_sum / (begin + count), lr,
-                                        Duration(per_step * (steps - b - 1) +
+                                        ClockText(per_step * (steps - b - 1) +
                                                  (options.epochs - epoch - 1) * per_step * steps));
         options.log->flush();
       }
     }
-    train_seconds += Seconds(epoch_start);
+    train_seconds += SecondsSince(epoch_start);
     result.train_loss = loss_sum / n;
     result.train_top1 = 100.0 * correct / n;
     if (options.log) {
@@ -114,7 +107,7 @@ absl::StatusOr<LinearProbeResult> TrainClassifier(const at::Tensor& train_labels
       *options.log << absl::StrFormat("%s epoch %d/%d  loss %.4f  train top-1 %5.1f%%  lr %g  %.1f s/epoch  ETA %s\n",
                                       options.log_prefix, epoch + 1, options.epochs, result.train_loss,
                                       result.train_top1, lr, per_epoch,
-                                      Duration(per_epoch * (options.epochs - epoch - 1)));
+                                      ClockText(per_epoch * (options.epochs - epoch - 1)));
       options.log->flush();
     }
   }
@@ -134,11 +127,11 @@ absl::StatusOr<LinearProbeResult> TrainClassifier(const at::Tensor& train_labels
   absl::StatusOr<Metrics> metrics = evaluator.Evaluate();
   if (!metrics.ok()) return metrics.status();
   result.metrics = *metrics;
-  result.seconds = Seconds(started);
+  result.seconds = SecondsSince(started);
   if (options.log) {
     *options.log << absl::StrFormat("%s test top-1 %.2f%%  top-5 %.2f%%  (%d test images; %s in all)\n",
                                     options.log_prefix, result.metrics["top1"], result.metrics["top5"],
-                                    test_features.size(0), Duration(result.seconds));
+                                    test_features.size(0), ClockText(result.seconds));
   }
   return result;
 }
@@ -222,9 +215,9 @@ at::Tensor PooledFeatures(ResNetImpl& encoder, const LabeledImages& data, const 
     const at::Tensor images = EvalBatch(data, begin, end, eval_view, threads, /*channels_last=*/true).to(device);
     parts.push_back(encoder.features(images).to(at::kFloat).cpu());
     if (log && (end % report_every == 0 || end == n)) {
-      const double rate = end / std::max(1e-9, Seconds(started));
+      const double rate = end / std::max(1e-9, SecondsSince(started));
       *log << absl::StrFormat("%s %d/%d images, %.0f img/s, ETA %s\n", what, end, n, rate,
-                              Duration((n - end) / rate));
+                              ClockText((n - end) / rate));
       log->flush();
     }
   }

@@ -14,7 +14,7 @@
 #include "absl/flags/usage.h"
 #include "eval/eval_flags.h"
 #include "eval/eval_run.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 
 ABSL_FLAG(std::string, mode, "fast",
           "fast: train on cached features of the evaluation view; paper: new random-resized-crop and flip views "

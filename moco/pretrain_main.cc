@@ -19,7 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "configs/config.h"
 #include "moco/common/paths.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 #include "moco/distributed/worker_launcher.h"
 #include "moco/train/trainer.h"
 
@@ -63,17 +63,17 @@ int main(int argc, char** argv) {
   }
 
   const std::string path = moco::UserPath(absl::GetFlag(FLAGS_config));
-  absl::StatusOr<moco::ExperimentConfig> config = moco::LoadConfig(path);
+  std::string output_dir;
+  absl::StatusOr<moco::ExperimentConfig> config =
+      moco::LoadExperiment(path, absl::GetFlag(FLAGS_set), [&](moco::ExperimentConfig* c) {
+        if (absl::GetFlag(FLAGS_max_steps) >= 0) c->mutable_run()->set_max_steps(absl::GetFlag(FLAGS_max_steps));
+        if (absl::GetFlag(FLAGS_threads) >= 0) c->mutable_run()->set_threads(absl::GetFlag(FLAGS_threads));
+        output_dir = moco::OutputPath(absl::GetFlag(FLAGS_output_dir).empty() ? moco::Resolve(*c).run().output_dir()
+                                                                              : absl::GetFlag(FLAGS_output_dir));
+        c->mutable_run()->set_output_dir(output_dir);
+        return absl::OkStatus();
+      });
   if (!config.ok()) return Fail(config.status());
-  if (absl::Status merged = moco::MergeOverrides(absl::GetFlag(FLAGS_set), &*config); !merged.ok()) return Fail(merged);
-  if (absl::GetFlag(FLAGS_max_steps) >= 0) config->mutable_run()->set_max_steps(absl::GetFlag(FLAGS_max_steps));
-  if (absl::GetFlag(FLAGS_threads) >= 0) config->mutable_run()->set_threads(absl::GetFlag(FLAGS_threads));
-  const std::string output_dir = moco::OutputPath(
-      absl::GetFlag(FLAGS_output_dir).empty() ? moco::Resolve(*config).run().output_dir() : absl::GetFlag(FLAGS_output_dir));
-  config->mutable_run()->set_output_dir(output_dir);
-  if (absl::Status status = moco::Validate(*config); !status.ok()) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(path, ": ", status.message())));
-  }
   if (absl::GetFlag(FLAGS_fresh) && std::getenv("RANK") == nullptr) {
     for (const char* name : {"checkpoint.pt", "metrics.jsonl", "record.json"}) {
       std::filesystem::remove(std::filesystem::path(output_dir) / name);

@@ -34,7 +34,7 @@
 #include "benchmarks/subprocess.h"
 #include "moco/common/files.h"
 #include "moco/common/paths.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 #include "moco/common/status.h"
 #include "moco/train/checkpoint.h"
 

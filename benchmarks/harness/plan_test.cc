@@ -9,7 +9,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 
 namespace moco {
 namespace {

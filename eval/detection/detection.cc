@@ -19,25 +19,19 @@
 #include "configs/config.h"
 #include "eval/detection/draw.h"
 #include "moco/augment/augment.h"
+#include "moco/common/duration.h"
 #include "moco/common/paths.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 #include "moco/common/status.h"
 #include "moco/data/decode.h"
 #include "moco/train/checkpoint.h"
+#include "moco/train/run_setup.h"
 
 namespace moco {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using config::DetectionEvalConfig;
-
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-std::string Duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
-  if (s >= 3600) return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
-  return absl::StrFormat("%d:%02d", s / 60, s % 60);
-}
 
 // detectron2's ResizeShortestEdge: (height, width) with the shorter side min_size, unless
 // the longer would then exceed max_size.
@@ -240,7 +234,7 @@ absl::StatusOr<TrainDetectorResult> TrainDetector(FasterRcnnC4Impl& model, const
   MOCO_ASSIGN_OR_RETURN(DecodedImages decoded, DecodeImages(train, usable));
   if (options.log != nullptr) {
     *options.log << absl::StrFormat("detection: %d training images decoded in %.1f s\n", usable.size(),
-                                    Seconds(load_start));
+                                    SecondsSince(load_start));
   }
 
   const DetectorParameters parameters = model.TrainableParameters();
@@ -320,14 +314,14 @@ absl::StatusOr<TrainDetectorResult> TrainDetector(FasterRcnnC4Impl& model, const
 
     const bool last = iteration + 1 == iterations;
     if (options.log != nullptr && ((iteration + 1) % d.log_every_iterations() == 0 || last)) {
-      const double per_iteration = Seconds(window_start) / window_count;
-      const double mean_so_far = iteration > 0 ? Seconds(first_done) / iteration : per_iteration;
+      const double per_iteration = SecondsSince(window_start) / window_count;
+      const double mean_so_far = iteration > 0 ? SecondsSince(first_done) / iteration : per_iteration;
       double sum = 0;
       for (double& s : window_sums) sum += s /= window_count;
       *options.log << absl::StrFormat(
           "iter %*d/%d  lr %.5f  loss %.3f (rpn_cls %.3f rpn_box %.3f cls %.3f box %.3f)  %.2f s/iter  ETA %s\n",
           std::to_string(iterations).size(), iteration + 1, iterations, lr, sum, window_sums[0], window_sums[1],
-          window_sums[2], window_sums[3], per_iteration, Duration(mean_so_far * (iterations - iteration - 1)));
+          window_sums[2], window_sums[3], per_iteration, ClockText(mean_so_far * (iterations - iteration - 1)));
       options.log->flush();
       window_sums = {};
       window_count = 0;
@@ -335,8 +329,8 @@ absl::StatusOr<TrainDetectorResult> TrainDetector(FasterRcnnC4Impl& model, const
     }
   }
   result.iterations = iterations;
-  result.seconds = Seconds(start);
-  result.seconds_per_iteration = iterations > 1 ? Seconds(first_done) / (iterations - 1) : result.seconds;
+  result.seconds = SecondsSince(start);
+  result.seconds_per_iteration = iterations > 1 ? SecondsSince(first_done) / (iterations - 1) : result.seconds;
 
   // PreciseBN: with momentum unset, BN's running statistics are the plain mean over the batches
   // seen since reset_running_stats(); batch statistics as in training (train mode, no gradient).
@@ -358,7 +352,7 @@ absl::StatusOr<TrainDetectorResult> TrainDetector(FasterRcnnC4Impl& model, const
       }
     }
     for (auto& [bn, momentum] : norms) bn->options.momentum(momentum);
-    result.precise_bn_seconds = Seconds(precise_start);
+    result.precise_bn_seconds = SecondsSince(precise_start);
     if (options.log != nullptr) {
       *options.log << absl::StrFormat("precise BN: statistics of %d BN layers over %d batches in %.0f s\n",
                                       norms.size(), d.precise_bn_iterations(), result.precise_bn_seconds);
@@ -406,7 +400,7 @@ absl::StatusOr<EvaluateDetectorResult> EvaluateDetector(FasterRcnnC4Impl& model,
   }
   model.train(was_training);
   MOCO_ASSIGN_OR_RETURN(result.metrics, evaluator.Evaluate());
-  result.seconds = Seconds(start);
+  result.seconds = SecondsSince(start);
   return result;
 }
 
@@ -422,11 +416,7 @@ absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::Experiment
   const DetectionEvalConfig& d = resolved.eval().detection();
   const config::RunConfig& run = resolved.run();
   const Clock::time_point start = Clock::now();
-  const bool cuda = at::hasCUDA();
-  if (run.device() == config::RunConfig::CUDA && !cuda) {
-    return absl::FailedPreconditionError("run.device: CUDA requested, but no GPU is available to this binary");
-  }
-  const c10::Device device = (run.device() != config::RunConfig::CPU_ONLY && cuda) ? c10::kCUDA : c10::kCPU;
+  MOCO_ASSIGN_OR_RETURN(const c10::Device device, PickDevice(run));
 
   MOCO_ASSIGN_OR_RETURN(DetectionDataset train, LoadDetectionSplit(d, /*train=*/true));
   MOCO_ASSIGN_OR_RETURN(DetectionDataset test, LoadDetectionSplit(d, /*train=*/false));
@@ -499,14 +489,9 @@ absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::Experiment
     for (size_t k = trained.total_losses.size() - tail; k < trained.total_losses.size(); ++k) sum += trained.total_losses[k];
     metrics["final_loss"] = sum / tail;
   }
-  const std::string config_text = ToText(resolved);
-  record.set_config(config_text);
-  record.set_config_hash(ConfigHash(config_text));
-  record.set_seed(static_cast<int64_t>(run.seed()));
-  record.set_torch_version(TORCH_VERSION);
-  record.set_device(device.str());
-  record.set_threads(options.threads);
-  record.set_world_size(options.world_size);
+  StampRecord(resolved, device, options.threads, options.world_size, &record);
+  // The detection result depends on eval.detection, which a config's identity leaves out.
+  record.set_config_hash(ConfigHash(record.config()));
   record.set_checkpoint(options.init);
   record.set_data(DataPath(d.root()));
   std::string note = absl::StrCat("init=", options.init, "; bn=", d.bn() == DetectionEvalConfig::FROZEN ? "frozen" : "trained",
@@ -516,8 +501,7 @@ absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::Experiment
     absl::StrAppend(&note, "; stopped by --max_iters after ", trained.iterations, " of ", schedule, " iterations");
   }
   record.set_note(note);
-  record.set_wall_seconds(Seconds(start));
-  FillProvenance(&record);
+  record.set_wall_seconds(SecondsSince(start));
   result.record_path = (out_dir / "record.json").string();
   MOCO_RETURN_IF_ERROR(WriteRecord(result.record_path, record));
   return result;

@@ -13,7 +13,7 @@
 
 #include "configs/config.h"
 #include "moco/common/paths.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 #include "moco/models/resnet.h"
 
 namespace moco {

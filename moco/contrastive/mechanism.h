@@ -26,19 +26,13 @@
 
 #include "absl/status/statusor.h"
 #include "configs/experiment.pb.h"
+#include "moco/data/batch.h"
 #include "moco/distributed/process_group.h"
 #include "moco/models/resnet.h"
 
 namespace moco {
 
 // This process's share of one global batch.
-struct TrainBatch {
-  at::Tensor view_q;   // N x 3 x H x W, float
-  at::Tensor view_k;   // N x 3 x H x W, float (a second augmentation of the same images)
-  at::Tensor indices;  // N, int64: dataset index of each image
-  at::Tensor labels;   // N, int64: class of each image (used by the supervised reference only)
-};
-
 struct StepOutput {
   at::Tensor loss;     // scalar, with autograd graph
   at::Tensor logits;   // N x (1 + K) pretext logits (or N x classes), detached

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "configs/config.h"
 #include "moco/common/files.h"
 #include "moco/common/status.h"
 
@@ -325,6 +326,16 @@ absl::StatusOr<CheckpointState> LoadCheckpoint(const std::string& path, torch::n
     return absl::DataLossError(absl::StrCat("cannot read checkpoint ", path, ": ", what));
   }
   return state;
+}
+
+absl::StatusOr<config::ExperimentConfig> ReadCheckpointExperiment(const std::string& path) {
+  MOCO_ASSIGN_OR_RETURN(const CheckpointState state, ReadCheckpointState(path));
+  MOCO_ASSIGN_OR_RETURN(config::ExperimentConfig config, ParseConfig(state.config, path));
+  if (!state.eval_config.empty()) {
+    MOCO_ASSIGN_OR_RETURN(const config::ExperimentConfig eval, ParseConfig(state.eval_config, path));
+    *config.mutable_eval() = eval.eval();
+  }
+  return config;
 }
 
 }  // namespace moco

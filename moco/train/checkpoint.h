@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "configs/experiment.pb.h"
 
 namespace moco {
 
@@ -54,6 +55,11 @@ uint64_t Checksum64(absl::string_view bytes);
 
 // Epoch, step, config and the other scalars of a checkpoint, without loading a model.
 absl::StatusOr<CheckpointState> ReadCheckpointState(const std::string& path);
+
+// The config a pretrainer checkpoint was trained with: its identity (ConfigIdentity) with the
+// eval { } settings kept beside it restored. Checkpoints from before those were kept give the
+// identity's kNN settings and defaults for the rest of eval { }.
+absl::StatusOr<config::ExperimentConfig> ReadCheckpointExperiment(const std::string& path);
 
 // The config a checkpoint was written with, without loading anything else into a model.
 absl::StatusOr<std::string> ReadCheckpointConfig(const std::string& path);

@@ -23,9 +23,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "configs/config.h"
-#include "eval/knn.h"
+#include "configs/record.h"
+#include "moco/augment/image_batches.h"
+#include "moco/common/duration.h"
 #include "moco/common/files.h"
-#include "moco/common/record.h"
 #include "moco/common/status.h"
 #include "moco/contrastive/info_nce.h"
 #include "moco/contrastive/mechanism.h"
@@ -33,47 +34,14 @@
 #include "moco/distributed/distributed_env.h"
 #include "moco/distributed/process_group.h"
 #include "moco/train/checkpoint.h"
-#include "moco/train/image_batches.h"
+#include "moco/train/knn_monitor.h"
 #include "moco/train/lr_schedule.h"
+#include "moco/train/run_setup.h"
 
 namespace moco {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-std::string Duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
-  if (s >= 3600) return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
-  return absl::StrFormat("%d:%02d", s / 60, s % 60);
-}
-
-absl::StatusOr<c10::Device> PickDevice(const config::RunConfig& run, int local_rank) {
-  const bool cuda = torch::cuda::is_available();
-  if (run.device() == config::RunConfig::CUDA && !cuda) {
-#ifdef MOCO_WITH_CUDA
-    return absl::FailedPreconditionError("run.device: CUDA requested, but no GPU is available");
-#else
-    return absl::FailedPreconditionError(
-        "run.device: CUDA requested, but this binary was built without CUDA (build with --config=cuda)");
-#endif
-  }
-  if (run.device() != config::RunConfig::CPU_ONLY && cuda) {
-    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count()));
-  }
-  return c10::Device(c10::kCPU);
-}
-
-// channels_last speeds up convolutions on CPU (oneDNN) as well as on GPUs.
-void ToChannelsLast(torch::nn::Module& module) {
-  torch::NoGradGuard no_grad;
-  for (auto& p : module.parameters()) {
-    if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
-  }
-}
 
 // Sums every gradient over the processes and divides by their number: one flat buffer,
 // one collective.
@@ -148,16 +116,6 @@ std::unique_ptr<torch::optim::SGD> MakeSgd(const config::ExperimentConfig& confi
                                                             .weight_decay(config.optim().weight_decay()));
 }
 
-absl::StatusOr<config::ExperimentConfig> ReadCheckpointExperiment(const std::string& path) {
-  MOCO_ASSIGN_OR_RETURN(const CheckpointState state, ReadCheckpointState(path));
-  MOCO_ASSIGN_OR_RETURN(config::ExperimentConfig config, ParseConfig(state.config, path));
-  if (!state.eval_config.empty()) {
-    MOCO_ASSIGN_OR_RETURN(const config::ExperimentConfig eval, ParseConfig(state.eval_config, path));
-    *config.mutable_eval() = eval.eval();
-  }
-  return config;
-}
-
 absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const TrainOptions& options) {
   const auto started = Clock::now();
   const config::ExperimentConfig config = Resolve(input);
@@ -167,8 +125,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   std::ostream* log = lead ? options.log : nullptr;
   const auto& run = config.run();
 
-  const int threads = run.threads() > 0 ? run.threads() : std::max(1u, std::thread::hardware_concurrency());
-  torch::set_num_threads(threads);
+  const int threads = SetUpThreads(run);
   MOCO_ASSIGN_OR_RETURN(c10::Device device, PickDevice(run, env.local_rank));
   MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group,
                         ConnectProcessGroup(env, device.is_cuda() ? Backend::kNccl : Backend::kGloo,
@@ -283,7 +240,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
     if (!lead) return absl::OkStatus();
     state.epoch = epochs_done;
     state.step = step;
-    state.wall_seconds = earlier_wall_seconds + Seconds(started);
+    state.wall_seconds = earlier_wall_seconds + SecondsSince(started);
     absl::Status saved = SaveCheckpoint(checkpoint_path, state, *mechanism, sgd);
     if (!saved.ok()) {
       // The message says whether the previous checkpoint is kept (WriteFileAtomic).
@@ -310,7 +267,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       }
       const auto step_start = Clock::now();
       TrainBatch batch = loader.Next();  // waits only if the batch prepared ahead is not ready
-      const double waited = Seconds(step_start);
+      const double waited = SecondsSince(step_start);
       batch.view_q = batch.view_q.to(device, /*non_blocking=*/true);
       batch.view_k = batch.view_k.to(device, /*non_blocking=*/true);
       absl::StatusOr<StepOutput> out;
@@ -352,7 +309,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       result.last_pretext_top1 = accuracy;
       // The first step of each session warms caches and allocators; leave it out of the rate.
       if (step > first_step_of_session + 1) {
-        state.train_seconds += Seconds(step_start);
+        state.train_seconds += SecondsSince(step_start);
         state.data_wait_seconds += waited;
         ++state.steps_timed;
       }
@@ -367,7 +324,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
         *log << absl::StrFormat("[%s] epoch %d/%d step %d/%d  loss %.4f  pretext top-1 %5.1f%%  lr %.4g  "
                                 "%.0f img/s (data wait %.1f%%)  ETA %s\n",
                                 config.name(), epoch + 1, epochs, b + 1, steps_per_epoch, loss, accuracy, lr, rate,
-                                waiting, Duration(eta));
+                                waiting, ClockText(eta));
         log->flush();
       }
     }
@@ -390,7 +347,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
           absl::StrFormat("{\"epoch\": %d, \"step\": %d, \"loss\": %.6f, \"pretext_top1\": %.4f, \"knn_top1\": %s, "
                           "\"epoch_seconds\": %.2f}",
                           epoch + 1, step, loss_mean, accuracy_mean,
-                          knn_top1 >= 0 ? absl::StrFormat("%.4f", knn_top1) : "null", Seconds(epoch_start))));
+                          knn_top1 >= 0 ? absl::StrFormat("%.4f", knn_top1) : "null", SecondsSince(epoch_start))));
     }
     if (epoch_done && ((epoch + 1) % run.checkpoint_every_epochs() == 0 || last)) {
       MOCO_RETURN_IF_ERROR(save(epoch + 1));
@@ -408,7 +365,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   }
   result.images_per_second = state.train_seconds > 0 ? state.steps_timed * global_batch / state.train_seconds : 0;
   result.data_wait_fraction = state.train_seconds > 0 ? state.data_wait_seconds / state.train_seconds : 0;
-  result.wall_seconds = Seconds(started);
+  result.wall_seconds = SecondsSince(started);
   if (resumed && result.knn_top1 < 0 && result.finished) result.knn_top1 = knn();  // a finished run, re-reported
   result.total_wall_seconds = earlier_wall_seconds + result.wall_seconds;
 
@@ -427,18 +384,10 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   metrics["finished"] = result.finished ? 1 : 0;
   metrics["train_images"] = static_cast<double>(train.size());
   metrics["test_images"] = static_cast<double>(test.size());
-  record.set_config(ToText(config));  // in full; the hash is of its identity
-  record.set_config_hash(ConfigHash(config_text));
-  record.set_seed(static_cast<int64_t>(run.seed()));
-  record.set_torch_version(TORCH_VERSION);
-  record.set_device(device.str());
-  record.set_threads(threads);
-  record.set_world_size(env.world_size);
+  StampRecord(config, device, threads, env.world_size, &record);
   record.set_wall_seconds(result.total_wall_seconds);
   record.set_checkpoint(checkpoint_path);
-  record.set_data(DatasetRoot(config.data()));
   if (!result.finished) record.set_note("stopped by run.max_steps before the last epoch");
-  FillProvenance(&record);
   if (lead) MOCO_RETURN_IF_ERROR(WriteRecord((out_dir / "record.json").string(), record));
   return result;
 }

@@ -59,10 +59,6 @@ struct TrainResult {
 
 absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& config, const TrainOptions& options);
 
-// The config a pretrainer checkpoint was trained with: its identity (ConfigIdentity) with the
-// eval { } settings kept beside it restored. Checkpoints from before those were kept give the
-// identity's kNN settings and defaults for the rest of eval { }.
-absl::StatusOr<config::ExperimentConfig> ReadCheckpointExperiment(const std::string& path);
 
 // The SGD optimizer of a run: over `model`'s parameters that require gradients, with the
 // config's scaled lr, momentum and weight decay (what the trainer and the benchmarks step).

@@ -18,7 +18,7 @@
 #include "configs/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "moco/common/record.h"
+#include "configs/record.h"
 #include "moco/train/checkpoint.h"
 
 namespace moco {

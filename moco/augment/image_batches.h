@@ -11,8 +11,8 @@
 //   for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
 //     TrainBatch batch = loader.Next();  // view_q, view_k: N x 3 x S x S; indices; labels
 //   }
-#ifndef MOCO_TRAIN_IMAGE_BATCHES_H_
-#define MOCO_TRAIN_IMAGE_BATCHES_H_
+#ifndef MOCO_AUGMENT_IMAGE_BATCHES_H_
+#define MOCO_AUGMENT_IMAGE_BATCHES_H_
 
 #include <ATen/core/Tensor.h>
 
@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "moco/augment/augment.h"
-#include "moco/contrastive/mechanism.h"
+#include "moco/data/batch.h"
 #include "moco/data/image.h"
 
 namespace moco {
@@ -69,4 +69,4 @@ at::Tensor EvalBatch(const LabeledImages& data, int64_t begin, int64_t end, cons
 
 }  // namespace moco
 
-#endif  // MOCO_TRAIN_IMAGE_BATCHES_H_
+#endif  // MOCO_AUGMENT_IMAGE_BATCHES_H_

@@ -5,8 +5,8 @@
 //   (*record.mutable_metrics())["top1"] = 61.2;
 //   FillProvenance(&record);             // commit, host, time
 //   MOCO_RETURN_IF_ERROR(WriteRecord(path, record));
-#ifndef MOCO_COMMON_RECORD_H_
-#define MOCO_COMMON_RECORD_H_
+#ifndef MOCO_CONFIGS_RECORD_H_
+#define MOCO_CONFIGS_RECORD_H_
 
 #include <string>
 
@@ -42,4 +42,4 @@ void FillProvenance(config::RunRecord* record);
 
 }  // namespace moco
 
-#endif  // MOCO_COMMON_RECORD_H_
+#endif  // MOCO_CONFIGS_RECORD_H_

@@ -1,4 +1,4 @@
-#include "eval/knn.h"
+#include "moco/train/knn_monitor.h"
 
 #include <ATen/ATen.h>
 #include <torch/nn/functional/normalization.h>
@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "moco/train/image_batches.h"
+#include "moco/augment/image_batches.h"
 
 namespace moco {
 

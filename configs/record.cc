@@ -1,4 +1,4 @@
-#include "moco/common/record.h"
+#include "configs/record.h"
 
 #include <unistd.h>
 

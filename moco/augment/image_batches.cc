@@ -1,4 +1,4 @@
-#include "moco/train/image_batches.h"
+#include "moco/augment/image_batches.h"
 
 #include <ATen/ATen.h>
 

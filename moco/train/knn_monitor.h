@@ -2,12 +2,13 @@
 // runs it: embed the training set (the memory) and the test set with the encoder in eval mode,
 // take each test image's k most cosine-similar training images, weight each neighbour's vote
 // for its class by exp(similarity / t), and predict the class with the largest total.
+// It sits below the trainer, which runs it every few epochs; //eval:knn runs it on a checkpoint.
 //
 //   at::Tensor memory = EmbedImages(*encoder, train, eval_view, 256, device, threads);
 //   at::Tensor queries = EmbedImages(*encoder, test, eval_view, 256, device, threads);
 //   double top1 = KnnTopOne(memory, train_labels, queries, test_labels, 200, 0.1, 10);
-#ifndef MOCO_EVAL_KNN_H_
-#define MOCO_EVAL_KNN_H_
+#ifndef MOCO_TRAIN_KNN_MONITOR_H_
+#define MOCO_TRAIN_KNN_MONITOR_H_
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
@@ -35,4 +36,4 @@ at::Tensor LabelTensor(const LabeledImages& data);
 
 }  // namespace moco
 
-#endif  // MOCO_EVAL_KNN_H_
+#endif  // MOCO_TRAIN_KNN_MONITOR_H_

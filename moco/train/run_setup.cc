@@ -1,0 +1,59 @@
+#include "moco/train/run_setup.h"
+
+#include <torch/cuda.h>
+#include <torch/utils.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "configs/config.h"
+#include "configs/record.h"
+#include "moco/data/dataset.h"
+
+namespace moco {
+
+absl::StatusOr<c10::Device> PickDevice(const config::RunConfig& run, int local_rank) {
+  const bool cuda = torch::cuda::is_available();
+  if (run.device() == config::RunConfig::CUDA && !cuda) {
+#ifdef MOCO_WITH_CUDA
+    return absl::FailedPreconditionError("run.device: CUDA requested, but no GPU is available");
+#else
+    return absl::FailedPreconditionError(
+        "run.device: CUDA requested, but this binary was built without CUDA (build with --config=cuda)");
+#endif
+  }
+  if (run.device() != config::RunConfig::CPU_ONLY && cuda) {
+    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count()));
+  }
+  return c10::Device(c10::kCPU);
+}
+
+int SetUpThreads(const config::RunConfig& run) {
+  const int threads = run.threads() > 0 ? run.threads() : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+  return threads;
+}
+
+void ToChannelsLast(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
+
+void StampRecord(const config::ExperimentConfig& config, c10::Device device, int threads, int world_size,
+                 config::RunRecord* record) {
+  record->set_config(ToText(config));
+  record->set_config_hash(ConfigHash(ConfigIdentity(config)));
+  record->set_seed(static_cast<int64_t>(config.run().seed()));
+  record->set_torch_version(TORCH_VERSION);
+  record->set_device(device.str());
+  record->set_threads(threads);
+  record->set_world_size(world_size);
+  record->set_data(DatasetRoot(config.data()));
+  FillProvenance(record);
+}
+
+}  // namespace moco

@@ -1,0 +1,43 @@
+// What every run of the suite sets up the same way, the pretrainer, the evaluators, the
+// detection trainer and the benchmarks alike: the device, LibTorch's threads, channels_last
+// weights, and the provenance every result record carries.
+//
+//   MOCO_ASSIGN_OR_RETURN(c10::Device device, PickDevice(config.run(), env.local_rank));
+//   const int threads = SetUpThreads(config.run());
+//   ...
+//   StampRecord(config, device, threads, env.world_size, &record);  // config, hash, versions, host
+//   MOCO_RETURN_IF_ERROR(WriteRecord(path, record));
+#ifndef MOCO_TRAIN_RUN_SETUP_H_
+#define MOCO_TRAIN_RUN_SETUP_H_
+
+#include <c10/core/Device.h>
+#include <torch/nn/module.h>
+
+#include "absl/status/statusor.h"
+#include "configs/experiment.pb.h"
+#include "configs/record.pb.h"
+
+namespace moco {
+
+// The device `run.device` asks for: with AUTO or CUDA, GPU `local_rank` (modulo the GPUs there
+// are) when this binary sees one, else the CPU. CUDA without a GPU is an error that says
+// whether the binary lacks CUDA (built without --config=cuda) or the machine lacks a GPU.
+absl::StatusOr<c10::Device> PickDevice(const config::RunConfig& run, int local_rank = 0);
+
+// run.threads, or one per core when it is 0: sets LibTorch's intra-op threads to it and
+// returns it.
+int SetUpThreads(const config::RunConfig& run);
+
+// Puts every 4-d parameter of `module` in channels_last (oneDNN's and cuDNN's fast layout for
+// convolutions, on CPUs as on GPUs).
+void ToChannelsLast(torch::nn::Module& module);
+
+// The provenance every record carries: the config in full, the hash of its identity
+// (ConfigIdentity: what changes the result), seed, LibTorch version, device, threads, world
+// size, the dataset's root, commit, host and time (FillProvenance).
+void StampRecord(const config::ExperimentConfig& config, c10::Device device, int threads, int world_size,
+                 config::RunRecord* record);
+
+}  // namespace moco
+
+#endif  // MOCO_TRAIN_RUN_SETUP_H_
