@@ -362,15 +362,6 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
   if (run.checkpoint_every_steps() < 0) {
     return Invalid("run.checkpoint_every_steps", absl::StrCat("must be >= 0, got ", run.checkpoint_every_steps()));
   }
-
-  for (int i = 0; i < config.expected_size(); ++i) {
-    const auto& expected = config.expected(i);
-    const std::string field = absl::StrCat("expected[", i, "]");
-    if (expected.metric().empty()) return Invalid(absl::StrCat(field, ".metric"), "must be set");
-    if (!expected.has_value()) return Invalid(absl::StrCat(field, ".value"), "must be set");
-    if (!(expected.tolerance() >= 0.0))
-      return Invalid(absl::StrCat(field, ".tolerance"), absl::StrCat("must be >= 0, got ", expected.tolerance()));
-  }
   return absl::OkStatus();
 }
 
@@ -449,7 +440,6 @@ void ClearDefaults(google::protobuf::Message* message) {
 std::string ConfigIdentity(const ExperimentConfig& config) {
   ExperimentConfig identity = Resolve(config);
   identity.clear_name();
-  identity.clear_expected();
   config::RunConfig* run = identity.mutable_run();
   run->clear_output_dir();
   run->clear_max_steps();

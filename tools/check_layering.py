@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Fails when a lower layer of the tree includes a higher one.
+"""Fails when a lower layer of the tree reaches a higher one.
 
-The layers, bottom to top (docs/ARCHITECTURE.md): each package may include its own layer and
-those below it. Binaries (*_main.cc), tests (*_test.cc) and the packages at the top (tests/,
-fuzz/, tools/) may include anything.
+The layers, bottom to top (docs/ARCHITECTURE.md): a package may use its own layer and those
+below it. Two things are checked: every `#include "..."` of a library source (.h/.cc; not
+*_main.cc, *_test.cc, *_benchmark.cc, *_fuzzer.cc), and every `deps` label of a `cc_library`
+in a BUILD.bazel. Binaries, tests and the packages at the top (tests/, fuzz/, tools/, moco/'s
+own mains) may use anything.
 
 Usage: tools/check_layering.py [ROOT]   (ROOT: the repository root; default: the current folder)
-Prints each violation as FILE:LINE: LAYER includes HEADER (LAYER); exit 1 if there is any.
+Prints each violation as FILE:LINE: LAYER uses WHAT (LAYER); exit 1 if there is any.
 """
 import os
 import re
@@ -63,6 +65,37 @@ def violations(root):
                     other = layer_of(header)
                     if other is not None and other[0] > own[0]:
                         found.append(f"{path}:{number}: {own[1]} includes {header} ({other[1]})")
+    return found + build_violations(root)
+
+
+LIBRARY = re.compile(r"^cc_library\(\s*$")
+LABEL = re.compile(r'"//([^:"]+)(?::[^"]*)?"')
+
+
+def build_violations(root):
+    """`deps` of each cc_library that name a package of a higher layer."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "bazel-")) and d not in ("runs", "third_party")]
+        if "BUILD.bazel" not in files:
+            continue
+        package = os.path.relpath(folder, root)
+        own = layer_of(package)
+        if own is None:
+            continue
+        path = os.path.join(package, "BUILD.bazel")
+        in_library = False
+        with open(os.path.join(root, path), encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if LIBRARY.match(line):
+                    in_library = True
+                elif line.startswith(")"):
+                    in_library = False
+                elif in_library:
+                    for m in LABEL.finditer(line):
+                        other = layer_of(m.group(1))
+                        if other is not None and other[0] > own[0]:
+                            found.append(f"{path}:{number}: {own[1]} depends on //{m.group(1)} ({other[1]})")
     return found
 
 
@@ -75,7 +108,7 @@ def main(argv):
     for v in found:
         print(v)
     print(f"check_layering: {len(found)} violation(s) of the layering" if found else
-          "check_layering: every include goes to the same layer or one below")
+          "check_layering: every include and library dependency goes to the same layer or one below")
     return 1 if found else 0
 
 

@@ -6,8 +6,8 @@
 #   tools/fuzz.sh png_fuzzer -runs=100000  # one target; extra flags go to libFuzzer
 #   tools/fuzz.sh --build                  # build only
 #
-# encoder_io_fuzzer links LibTorch: its first build compiles the model code with clang
-# (about 10 minutes on two cores).
+# encoder_io_fuzzer links LibTorch (the torch-file reader, //eval:torch_file): its first build
+# with clang takes a few minutes on two cores.
 # Each run stops after -runs inputs (default 10000) or -max_total_time seconds (default
 # 900), with -timeout=10 s per input; any crash, hang, leak or sanitizer report fails it
 # and leaves the input in $MOCO_CACHE/fuzz/<target>/crashes/. The corpus grows in

@@ -3,7 +3,8 @@
 // on its test split. Training follows detectron2: images resized so the shorter side is
 // min_size (capped by max_size), flipped at random, normalised with the pretrainer's mean and
 // stddev, padded to a common size divisible by the feature stride; SGD with momentum, linear
-// warm-up, lr x 0.1 at 3/4 and 11/12 of the schedule.
+// warm-up, lr x 0.1 at 3/4 and 11/12 of the schedule. (TrainDetector is defined in
+// train_detector.cc, the rest in detection.cc.)
 //
 //   MOCO_ASSIGN_OR_RETURN(ResNet encoder, LoadEncoder(path, &config.model()));
 //   DetectionRunOptions options;

@@ -33,10 +33,6 @@ torch::Tensor MemoryBankImpl::SampleIndices(int64_t count, int64_t k, at::Genera
   return at::randint(num_entries_, {count, k}, generator, at::TensorOptions().dtype(at::kLong));
 }
 
-torch::Tensor MemoryBankImpl::Sample(int64_t count, int64_t k, at::Generator generator) const {
-  return Lookup(SampleIndices(count, k, generator));
-}
-
 torch::Tensor MemoryBankImpl::Logits(const torch::Tensor& q, const torch::Tensor& indices, const torch::Tensor& picks,
                                      double temperature, std::optional<bool> score_all) const {
   const torch::Tensor positives = Lookup(indices);  // N x C

@@ -5,7 +5,7 @@
 //
 //   MemoryBank bank(/*num_entries=*/50000, /*dim=*/128, /*momentum=*/0.5);
 //   torch::Tensor positives = bank->Lookup(indices);              // N x 128
-//   torch::Tensor negatives = bank->Sample(n, k, generator);     // N x K x 128
+//   torch::Tensor negatives = bank->Lookup(bank->SampleIndices(n, k, generator));  // N x K x 128
 //   bank->Update(indices, q.detach());
 #ifndef MOCO_CONTRASTIVE_MEMORY_BANK_H_
 #define MOCO_CONTRASTIVE_MEMORY_BANK_H_
@@ -28,8 +28,6 @@ class MemoryBankImpl : public torch::nn::Cloneable<MemoryBankImpl> {
   torch::Tensor Lookup(const torch::Tensor& indices) const;
   // `count` x `k` entry indices drawn uniformly with replacement.
   torch::Tensor SampleIndices(int64_t count, int64_t k, at::Generator generator) const;
-  // Lookup(SampleIndices(count, k, generator)): count x k x dim.
-  torch::Tensor Sample(int64_t count, int64_t k, at::Generator generator) const;
   // InfoNCE logits, N x (1 + K), of queries q (N x C) against their own entries `indices` (N;
   // column 0) and the sampled entries `picks` (N x K), divided by `temperature`. A small bank
   // is scored whole and the sampled columns picked (less memory traffic than gathering

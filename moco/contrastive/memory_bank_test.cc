@@ -26,8 +26,8 @@ TEST(MemoryBankTest, UpdateMixesWithMomentumAndRenormalises) {
 TEST(MemoryBankTest, SamplingIsUniformAndSeeded) {
   MemoryBank bank(4, 3, 0.5);
   auto gen = [] { return at::make_generator<at::CPUGeneratorImpl>(7); };
-  torch::Tensor a = bank->Sample(2, 1000, gen());
-  torch::Tensor b = bank->Sample(2, 1000, gen());
+  torch::Tensor a = bank->Lookup(bank->SampleIndices(2, 1000, gen()));
+  torch::Tensor b = bank->Lookup(bank->SampleIndices(2, 1000, gen()));
   EXPECT_EQ(a.sizes(), torch::IntArrayRef({2, 1000, 3}));
   EXPECT_TRUE(torch::equal(a, b));  // same seed, same draw
   // Every sampled row is a bank row, and each of the 4 rows appears about 500 times.

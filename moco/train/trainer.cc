@@ -116,6 +116,29 @@ std::unique_ptr<torch::optim::SGD> MakeSgd(const config::ExperimentConfig& confi
                                                             .weight_decay(config.optim().weight_decay()));
 }
 
+absl::StatusOr<StepOutput> StepForward(Mechanism& mechanism, const TrainBatch& batch, int64_t step,
+                                       c10::Device device) {
+  // bf16 autocast on CUDA; CPU steps stay in float32.
+  if (device.is_cuda()) {
+    at::autocast::set_autocast_dtype(c10::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(c10::kCUDA, true);
+  }
+  absl::StatusOr<StepOutput> out = mechanism.Forward(batch, step);
+  if (device.is_cuda()) {
+    at::autocast::set_autocast_enabled(c10::kCUDA, false);
+    at::autocast::clear_cache();
+  }
+  return out;
+}
+
+absl::Status StepBackward(const StepOutput& out, torch::optim::SGD& sgd, const ProcessGroupHandle& group) {
+  sgd.zero_grad();
+  out.loss.backward();
+  MOCO_RETURN_IF_ERROR(AverageGradients(sgd.param_groups()[0].params(), group));
+  sgd.step();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const TrainOptions& options) {
   const auto started = Clock::now();
   const config::ExperimentConfig config = Resolve(input);
@@ -270,19 +293,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       const double waited = SecondsSince(step_start);
       batch.view_q = batch.view_q.to(device, /*non_blocking=*/true);
       batch.view_k = batch.view_k.to(device, /*non_blocking=*/true);
-      absl::StatusOr<StepOutput> out;
-      {
-        // bf16 autocast on CUDA; CPU steps stay in float32.
-        if (device.is_cuda()) {
-          at::autocast::set_autocast_dtype(c10::kCUDA, at::kBFloat16);
-          at::autocast::set_autocast_enabled(c10::kCUDA, true);
-        }
-        out = mechanism->Forward(batch, step);
-        if (device.is_cuda()) {
-          at::autocast::set_autocast_enabled(c10::kCUDA, false);
-          at::autocast::clear_cache();
-        }
-      }
+      absl::StatusOr<StepOutput> out = StepForward(*mechanism, batch, step, device);
       if (!out.ok()) return out.status();
       if (options.on_loss) options.on_loss(step, out->loss);
       const double loss = out->loss.item<double>();
@@ -296,10 +307,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
             "loss is %f at epoch %d, step %d: training stopped. %s; lower optim.lr or check the data", loss,
             epoch + 1, step, kept));
       }
-      sgd.zero_grad();
-      out->loss.backward();
-      MOCO_RETURN_IF_ERROR(AverageGradients(sgd.param_groups()[0].params(), group));
-      sgd.step();
+      MOCO_RETURN_IF_ERROR(StepBackward(*out, sgd, group));
       ++step;
       const double accuracy = 100.0 * TopOneAccuracy(out->logits, out->targets);
       state.epoch_loss_sum += loss;

@@ -12,6 +12,7 @@
 #define MOCO_TRAIN_TRAINER_H_
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <torch/nn/module.h>
 #include <torch/optim/sgd.h>
 
@@ -21,9 +22,13 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "configs/experiment.pb.h"
 #include "configs/record.pb.h"
+#include "moco/contrastive/mechanism.h"
+#include "moco/data/batch.h"
+#include "moco/distributed/process_group.h"
 
 namespace moco {
 
@@ -59,10 +64,18 @@ struct TrainResult {
 
 absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& config, const TrainOptions& options);
 
-
 // The SGD optimizer of a run: over `model`'s parameters that require gradients, with the
 // config's scaled lr, momentum and weight decay (what the trainer and the benchmarks step).
 std::unique_ptr<torch::optim::SGD> MakeSgd(const config::ExperimentConfig& config, torch::nn::Module& model);
+
+// One training step in two halves, as Train() runs it (and the throughput benchmark times it);
+// the trainer checks the loss for a non-finite value between them.
+// StepForward: the mechanism's forward pass and own updates on `batch` (its views already on
+// `device`), under bf16 autocast on CUDA, float32 on CPU.
+absl::StatusOr<StepOutput> StepForward(Mechanism& mechanism, const TrainBatch& batch, int64_t step,
+                                       c10::Device device);
+// StepBackward: gradients of out.loss, averaged over `group`'s processes, and one SGD step.
+absl::Status StepBackward(const StepOutput& out, torch::optim::SGD& sgd, const ProcessGroupHandle& group);
 
 }  // namespace moco
 
