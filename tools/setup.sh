@@ -18,6 +18,7 @@ TORCHVISION_VERSION=0.26.0
 CUDA_CRT_VERSION=13.0.88
 CUDA_CCCL_VERSION=13.0.85
 PYCOCOTOOLS_VERSION=2.0.10  # the reference the detection AP is tested against
+TENSORBOARD_VERSION=2.21.0  # its event reader checks the event files the runs write
 CACHE="${MOCO_CACHE:-$HOME/.cache/moco-cpp}"
 DATA_MIRROR=""
 SKIP_DATA=0
@@ -64,7 +65,7 @@ fi
 
 # --- 2. LibTorch from the torch wheel ------------------------------------------------------
 VENV="$CACHE/torch-$TORCH_VERSION"
-STAMP="$VENV/.moco-installed-crt$CUDA_CRT_VERSION-cccl$CUDA_CCCL_VERSION-coco$PYCOCOTOOLS_VERSION"
+STAMP="$VENV/.moco-installed-crt$CUDA_CRT_VERSION-cccl$CUDA_CCCL_VERSION-coco$PYCOCOTOOLS_VERSION-tb$TENSORBOARD_VERSION"
 if [ -f "$STAMP" ]; then
   say "LibTorch $TORCH_VERSION: cached in $VENV"
 else
@@ -73,7 +74,8 @@ else
   [ -x "$VENV/bin/pip" ] || /usr/bin/python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
     "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "nvidia-cuda-crt==$CUDA_CRT_VERSION" \
-    "nvidia-cuda-cccl==$CUDA_CCCL_VERSION" "pycocotools==$PYCOCOTOOLS_VERSION"
+    "nvidia-cuda-cccl==$CUDA_CCCL_VERSION" "pycocotools==$PYCOCOTOOLS_VERSION" \
+    "tensorboard==$TENSORBOARD_VERSION"
   "$VENV/bin/python" -c "import torch; print('[setup] torch', torch.__version__)"
   touch "$STAMP"
 fi

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <thread>
@@ -26,6 +27,7 @@
 #include "configs/record.h"
 #include "moco/augment/image_batches.h"
 #include "moco/common/duration.h"
+#include "moco/common/event_writer.h"
 #include "moco/common/files.h"
 #include "moco/common/status.h"
 #include "moco/contrastive/info_nce.h"
@@ -257,6 +259,15 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
     // keep only the lines of the epochs the checkpoint holds.
     MOCO_RETURN_IF_ERROR(KeepMetricsUpToEpoch(metrics_path, resumed ? state.epoch : 0));
   }
+  // TensorBoard scalars beside metrics.jsonl (rank 0; each session of a run adds a file).
+  std::optional<EventWriter> events;
+  if (lead) {
+    MOCO_ASSIGN_OR_RETURN(EventWriter opened, EventWriter::Open(out_dir.string()));
+    events.emplace(std::move(opened));
+    if (!resumed && state.random_init_knn >= 0) {
+      MOCO_RETURN_IF_ERROR(events->Scalar("knn/top1", 0, state.random_init_knn));
+    }
+  }
 
   const double earlier_wall_seconds = state.wall_seconds;  // of the sessions before a resume
   auto save = [&](int64_t epochs_done) -> absl::Status {
@@ -325,10 +336,19 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       if (every_steps > 0 && step % every_steps == 0 && b + 1 < steps_per_epoch && step < total_steps) {
         MOCO_RETURN_IF_ERROR(save(epoch));
       }
-      if (log && (step % run.log_every_steps() == 0 || b + 1 == steps_per_epoch || step == total_steps)) {
-        const double rate = state.steps_timed > 0 ? state.steps_timed * global_batch / state.train_seconds : 0;
+      const bool report = step % run.log_every_steps() == 0 || b + 1 == steps_per_epoch || step == total_steps;
+      const double rate = state.steps_timed > 0 ? state.steps_timed * global_batch / state.train_seconds : 0;
+      const double waiting = state.train_seconds > 0 ? 100.0 * state.data_wait_seconds / state.train_seconds : 0;
+      if (events && report) {
+        MOCO_RETURN_IF_ERROR(events->Scalar("train/loss", step, loss));
+        MOCO_RETURN_IF_ERROR(events->Scalar("train/pretext_top1", step, accuracy));
+        MOCO_RETURN_IF_ERROR(events->Scalar("train/lr", step, lr));
+        if (rate > 0) MOCO_RETURN_IF_ERROR(events->Scalar("train/images_per_second", step, rate));
+        MOCO_RETURN_IF_ERROR(events->Scalar("train/data_wait_percent", step, waiting));
+        MOCO_RETURN_IF_ERROR(events->Flush());
+      }
+      if (log && report) {
         const double eta = rate > 0 ? (total_steps - step) * global_batch / rate : 0;
-        const double waiting = state.train_seconds > 0 ? 100.0 * state.data_wait_seconds / state.train_seconds : 0;
         *log << absl::StrFormat("[%s] epoch %d/%d step %d/%d  loss %.4f  pretext top-1 %5.1f%%  lr %.4g  "
                                 "%.0f img/s (data wait %.1f%%)  ETA %s\n",
                                 config.name(), epoch + 1, epochs, b + 1, steps_per_epoch, loss, accuracy, lr, rate,
@@ -349,6 +369,12 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
     }
     const double loss_mean = state.epoch_loss_sum / std::max<int64_t>(1, state.epoch_steps);
     const double accuracy_mean = state.epoch_accuracy_sum / std::max<int64_t>(1, state.epoch_steps);
+    if (events && epoch_done) {
+      MOCO_RETURN_IF_ERROR(events->Scalar("epoch/loss", step, loss_mean));
+      MOCO_RETURN_IF_ERROR(events->Scalar("epoch/pretext_top1", step, accuracy_mean));
+      if (knn_top1 >= 0) MOCO_RETURN_IF_ERROR(events->Scalar("knn/top1", step, knn_top1));
+      MOCO_RETURN_IF_ERROR(events->Flush());
+    }
     if (lead && epoch_done) {
       MOCO_RETURN_IF_ERROR(AppendLine(
           metrics_path,

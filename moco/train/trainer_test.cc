@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "configs/record.h"
 #include "moco/train/checkpoint.h"
+#include "tests/python_reference.h"
 
 namespace moco {
 namespace {
@@ -279,6 +280,17 @@ TEST(TrainerTest, EveryMechanismTrainsAndReportsKnn) {
     EXPECT_EQ(record->config_hash(), ConfigHash(ConfigIdentity(config)));
     EXPECT_TRUE(std::filesystem::exists(config.run().output_dir() + "/metrics.jsonl"));
   }
+}
+
+TEST(TrainerTest, WritesTensorBoardScalarsThatTensorBoardReads) {
+  config::ExperimentConfig config = TinyConfig("moco { queue_size: 64 }", TempDir("events"));
+  config.mutable_run()->set_log_every_steps(3);
+  absl::StatusOr<TrainResult> result = Train(config, TrainOptions());  // kNN at initialisation too
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->steps, 16);  // 2 epochs of 256 / 32
+  // steps 3, 6, ..., 15 and the epoch ends 8 and 16; kNN at step 0 and 16.
+  ASSERT_NO_FATAL_FAILURE(RunPython("moco/train/trainer_events_test.py",
+                                    config.run().output_dir() + " 16 2 3"));
 }
 
 }  // namespace
