@@ -19,6 +19,7 @@
 #include "eval/linear.h"
 #include "moco/augment/augment.h"
 #include "moco/common/duration.h"
+#include "moco/common/event_writer.h"
 #include "moco/common/paths.h"
 #include "configs/record.h"
 #include "moco/common/status.h"
@@ -146,6 +147,12 @@ std::string RecordPath(const Prepared& p, const EvalRunOptions& options, const s
   return (checkpoint.parent_path() / file).string();
 }
 
+// TensorBoard event files of an evaluation: a folder `kind` beside its record, so that
+// `tensorboard --logdir runs/` shows it as a run of its own next to the pretraining run.
+std::string EventsDir(const std::string& record_path, const std::string& kind) {
+  return (std::filesystem::path(record_path).parent_path() / kind).string();
+}
+
 absl::StatusOr<EvalRunResult> Finish(const Prepared& p, const EvalRunOptions& options, const std::string& kind,
                                      const Metrics& metrics, double wall_seconds, const std::string& note) {
   EvalRunResult result;
@@ -164,6 +171,10 @@ absl::StatusOr<EvalRunResult> Finish(const Prepared& p, const EvalRunOptions& op
   record.set_note(note);
   result.record_path = RecordPath(p, options, kind);
   MOCO_RETURN_IF_ERROR(WriteRecord(result.record_path, record));
+  // The final numbers as TensorBoard scalars too, beside the run's own curves.
+  MOCO_ASSIGN_OR_RETURN(EventWriter events, EventWriter::Open(EventsDir(result.record_path, kind)));
+  for (const auto& [name, value] : metrics) MOCO_RETURN_IF_ERROR(events.Scalar(absl::StrCat(kind, "/", name), 0, value));
+  MOCO_RETURN_IF_ERROR(events.Flush());
   return result;
 }
 
@@ -208,11 +219,21 @@ absl::StatusOr<EvalRunResult> RunLinearEval(const EvalRunOptions& options, Linea
   probe.log = options.log;
   probe.log_prefix = Prefix(kind);
   if (probe.threads <= 0) probe.threads = p.threads;
+  MOCO_ASSIGN_OR_RETURN(EventWriter events, EventWriter::Open(EventsDir(RecordPath(p, options, kind), kind)));
+  absl::Status events_status;
+  probe.on_epoch = [&](int epoch, double loss, double top1, double lr) {
+    for (const auto& [tag, value] : {std::pair<const char*, double>{"train/loss", loss}, {"train/top1", top1},
+                                     {"train/lr", lr}}) {
+      if (events_status.ok()) events_status = events.Scalar(absl::StrCat(kind, "/", tag), epoch, value);
+    }
+    if (events_status.ok()) events_status = events.Flush();
+  };
   LogSetup(p, probe.log_prefix, options.log);
   absl::StatusOr<LinearProbeResult> result = mode == LinearMode::kFast
                                                  ? LinearProbeFast(*p.encoder, p.train, p.test, p.eval_view, probe)
                                                  : LinearProbePaper(*p.encoder, p.train, p.test, p.eval_view, probe);
   if (!result.ok()) return result.status();
+  MOCO_RETURN_IF_ERROR(events_status);
   Metrics metrics = result->metrics;
   metrics["train_loss"] = result->train_loss;
   const std::string note = absl::StrFormat(

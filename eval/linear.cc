@@ -102,6 +102,7 @@ absl::StatusOr<LinearProbeResult> TrainClassifier(const at::Tensor& train_labels
     train_seconds += SecondsSince(epoch_start);
     result.train_loss = loss_sum / n;
     result.train_top1 = 100.0 * correct / n;
+    if (options.on_epoch) options.on_epoch(epoch + 1, result.train_loss, result.train_top1, lr);
     if (options.log) {
       const double per_epoch = train_seconds / (epoch + 1);
       *options.log << absl::StrFormat("%s epoch %d/%d  loss %.4f  train top-1 %5.1f%%  lr %g  %.1f s/epoch  ETA %s\n",

@@ -28,6 +28,7 @@
 #include <c10/core/Device.h>
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -60,6 +61,9 @@ struct LinearProbeOptions {
   std::ostream* log = nullptr;
   // Starts every progress line, e.g. "[linear_fast]".
   std::string log_prefix = "[linear]";
+  // Called after each epoch with its mean training loss and top-1 (%) and its lr (the
+  // evaluation runs write them to TensorBoard); may be empty.
+  std::function<void(int epoch, double train_loss, double train_top1, double lr)> on_epoch;
 };
 
 // The options of a resolved config: eval.linear_* and run.seed.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -60,10 +61,12 @@ absl::StatusOr<EventWriter> EventWriter::Open(const std::string& dir) {
   std::filesystem::create_directories(dir, error);
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) != 0) std::strcpy(host, "localhost");
-  const std::string path = (std::filesystem::path(dir) / absl::StrCat("events.out.tfevents.",
-                                                                      static_cast<int64_t>(Now()), ".", host, ".",
-                                                                      getpid()))
-                               .string();
+  // <seconds>.<host>.<pid>.<n>: n counts the writers of this process, so two opened in the
+  // same second do not share a file.
+  static std::atomic<int> opened{0};
+  const std::string name = absl::StrCat("events.out.tfevents.", static_cast<int64_t>(Now()), ".", host, ".",
+                                        getpid(), ".", opened++);
+  const std::string path = (std::filesystem::path(dir) / name).string();
   FILE* file = std::fopen(path.c_str(), "ab");
   if (file == nullptr) {
     return absl::PermissionDeniedError(absl::StrCat("cannot create the TensorBoard event file ", path, ": ",

@@ -1,7 +1,7 @@
 // TensorBoard event files, written natively: TFRecord framing (length, masked CRC32C of the
 // length, the serialized Event, its masked CRC32C) of scalar-summary Events, so that
 // `tensorboard --logdir runs/` shows a run's curves live. One file per writer, named as
-// TensorBoard expects (events.out.tfevents.<seconds>.<host>.<pid>); a resumed run adds a file.
+// TensorBoard expects (events.out.tfevents.<seconds>.<host>.<pid>.<n>); a resumed run adds a file.
 //
 //   MOCO_ASSIGN_OR_RETURN(EventWriter events, EventWriter::Open(output_dir));
 //   events.Scalar("train/loss", step, 5.21);
