@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "benchmarks/harness/markdown.h"
 #include "configs/config.h"
 #include "google/protobuf/text_format.h"
 #include "moco/common/files.h"
@@ -120,17 +121,19 @@ bool Passed(const std::vector<CheckOutcome>& outcomes) {
 }
 
 std::string RenderTable(const std::vector<CheckOutcome>& outcomes) {
-  size_t width = 6;
-  for (const CheckOutcome& o : outcomes) width = std::max(width, o.key.size());
-  std::string out = absl::StrFormat("%-*s  %10s  %10s  %10s  %10s  %-7s  %s\n", static_cast<int>(width), "figure",
-                                    "expected", "measured", "delta", "tolerance", "better", "verdict");
+  MarkdownTable table({{"figure", Align::kLeft, 6},
+                       {"expected", Align::kRight, 10},
+                       {"measured", Align::kRight, 10},
+                       {"delta", Align::kRight, 10},
+                       {"tolerance", Align::kRight, 10},
+                       {"better", Align::kLeft, 7},
+                       {"verdict", Align::kLeft}});
   int failed = 0, improved = 0, passed = 0, other = 0;
   for (const CheckOutcome& o : outcomes) {
     const bool both = o.expected && o.measured;
-    absl::StrAppendFormat(&out, "%-*s  %10s  %10s  %10s  %10s  %-7s  %s\n", static_cast<int>(width), o.key,
-                          Number(o.expected), Number(o.measured), both ? absl::StrFormat("%+.3f", o.delta) : "-",
-                          o.expected ? absl::StrFormat("%.3f", o.allowed) : "-",
-                          o.expected ? BetterName(o.better) : "-", CheckVerdictName(o.verdict));
+    table.AddRow({o.key, Number(o.expected), Number(o.measured), both ? absl::StrFormat("%+.3f", o.delta) : "-",
+                  o.expected ? absl::StrFormat("%.3f", o.allowed) : "-", o.expected ? BetterName(o.better) : "-",
+                  CheckVerdictName(o.verdict)});
     switch (o.verdict) {
       case CheckVerdict::kRegressed:
       case CheckVerdict::kMissing:
@@ -146,9 +149,9 @@ std::string RenderTable(const std::vector<CheckOutcome>& outcomes) {
         ++other;
     }
   }
-  absl::StrAppendFormat(&out, "%d passed, %d improved, %d failed, %d skipped or new: %s\n", passed, improved, failed,
-                        other, failed == 0 ? "OK" : "REGRESSION");
-  return out;
+  return absl::StrCat(table.RenderText(),
+                      absl::StrFormat("%d passed, %d improved, %d failed, %d skipped or new: %s\n", passed, improved,
+                                      failed, other, failed == 0 ? "OK" : "REGRESSION"));
 }
 
 RegressionExpectations UpdatedExpectations(const RegressionExpectations& old, const Measurements& measured,

@@ -65,7 +65,8 @@ std::vector<CheckOutcome> Compare(const bench::RegressionExpectations& expected,
 // True unless some outcome is kRegressed or kMissing.
 bool Passed(const std::vector<CheckOutcome>& outcomes);
 
-// A fixed-width text table: key, expected, measured, delta, tolerance, verdict; then a summary line.
+// A fixed-width text table (MarkdownTable::RenderText): key, expected, measured, delta,
+// tolerance, better, verdict; then a summary line.
 std::string RenderTable(const std::vector<CheckOutcome>& outcomes);
 
 // The expectations after an intended change (--update): each check of a source that ran takes its

@@ -123,6 +123,31 @@ TEST(RegressionTest, WithinToleranceValuesPass) {
   }
 }
 
+TEST(RegressionTest, TheTableKeepsItsColumns) {
+  // What RenderTable printed before it was written with MarkdownTable::RenderText, byte for byte.
+  Measurements m = WithAccuracy(ThroughputMeasurements(HealthyOutputs()), 37.5, 36.0);
+  EXPECT_EQ(RenderTable(Compare(Parse(kExpectations), m, kBoth)),
+      "figure                                        expected    measured       delta   tolerance  better   verdict\n"
+      "smoke/moco_queue-256-s0/knn_top1                40.000      37.500      -2.500       2.000  higher   REGRESSED\n"
+      "smoke/memory_bank-256-s0/knn_top1               36.000      36.000      +0.000       2.000  higher   pass\n"
+      "throughput/moco_over_supervised_step_time        1.350       1.350      +0.000       0.270  lower    pass\n"
+      "throughput/moco_data_wait_fraction               0.010       0.012      +0.002       0.040  lower    pass\n"
+      "throughput/decode_augment_over_torchvision      30.000      30.000      +0.000       9.000  higher   pass\n"
+      "throughput/moco_dataset_over_memory                  -       0.967           -           -  -        new\n"
+      "throughput/moco_dataset_over_python_best             -       2.000           -           -  -        new\n"
+      "throughput/moco_memory_over_python_memory            -       1.200           -           -  -        new\n"
+      "4 passed, 0 improved, 1 failed, 3 skipped or new: REGRESSION\n");
+  // A value wider than its column widens the column for every row, so the columns stay aligned.
+  m["throughput/huge"] = 12345678.5;
+  const std::string text = RenderTable(Compare(Parse(kExpectations), m, kBoth));
+  EXPECT_NE(text.find("\nthroughput/huge                                      -  12345678.500           -  "),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nthroughput/moco_dataset_over_memory                  -         0.967           -  "),
+            std::string::npos)
+      << text;
+}
+
 TEST(RegressionTest, AnAccuracyDropFails) {
   // 40.0 expected with a 2-point tolerance: 37.5 is a regression.
   Measurements m = WithAccuracy(ThroughputMeasurements(HealthyOutputs()), 37.5, 36.0);

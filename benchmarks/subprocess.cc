@@ -64,9 +64,11 @@ class SpawnArgs {
 };
 
 // posix_spawn with stdout sent to `stdout_fd` when it is >= 0 (its other end `close_fd`, when
-// >= 0, closed in the child), stderr too when `both`, and in a new process group when `group`.
+// >= 0, closed in the child), stderr too when `both`, in a new process group when `group`, and
+// argv[0] looked up on $PATH when `search_path` (posix_spawnp).
 absl::StatusOr<int> Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                          int stdout_fd, int close_fd, bool both = false, bool group = false) {
+                          int stdout_fd, int close_fd, bool both = false, bool group = false,
+                          bool search_path = false) {
   if (argv.empty()) return absl::InvalidArgumentError("cannot start a process: empty argv");
   SpawnArgs args(argv, env);
   posix_spawn_file_actions_t actions;
@@ -84,9 +86,14 @@ absl::StatusOr<int> Spawn(const std::vector<std::string>& argv, const std::map<s
     posix_spawnattr_setpgroup(&attributes, 0);
   }
   pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, argv[0].c_str(), &actions, &attributes, args.argv(), args.envp());
+  const int spawned = (search_path ? posix_spawnp : posix_spawn)(&pid, argv[0].c_str(), &actions, &attributes,
+                                                                 args.argv(), args.envp());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
+  if (spawned == ENOENT) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot start ", argv[0], ": ", std::strerror(spawned), search_path ? " (on $PATH)" : ""));
+  }
   if (spawned != 0) return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": ", std::strerror(spawned)));
   return static_cast<int>(pid);
 }
@@ -136,7 +143,7 @@ absl::StatusOr<int> WaitProcess(int pid) {
 
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, const ProcessOptions& options) {
   if (!options.capture_stdout) {
-    MOCO_ASSIGN_OR_RETURN(const int pid, StartProcess(argv, options.env));
+    MOCO_ASSIGN_OR_RETURN(const int pid, Spawn(argv, options.env, -1, -1, false, false, options.search_path));
     MOCO_ASSIGN_OR_RETURN(const int code, WaitProcess(pid));
     return ProcessResult{code, ""};
   }
@@ -145,7 +152,8 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
     return absl::InternalError(
         absl::StrCat("cannot create a pipe to run ", argv.empty() ? "" : argv[0], ": ", std::strerror(errno)));
   }
-  absl::StatusOr<int> pid = Spawn(argv, options.env, fds[1], fds[0]);
+  absl::StatusOr<int> pid =
+      Spawn(argv, options.env, fds[1], fds[0], options.capture_stderr, /*group=*/false, options.search_path);
   close(fds[1]);
   if (!pid.ok()) {
     close(fds[0]);

@@ -1,6 +1,8 @@
-// Running the benchmark programs as child processes and finding them: the report and the
-// regression start the throughput binary, the micro-benchmarks, the harness and the Python
-// reference this way, so each gets its own peak resident memory and its own threads.
+// Running child processes and finding the programs to run: every process benchmarks/ starts
+// goes through here (the report and the regression start the throughput binary, the
+// micro-benchmarks, the harness and the Python reference, so each gets its own peak resident
+// memory and its own threads; the sweep starts its --jobs workers; the table reports run
+// gnuplot). The trainer's own distributed workers are moco/distributed/worker_launcher.h's.
 //
 //   MOCO_ASSIGN_OR_RETURN(std::string throughput, FindProgram(argv[0], "benchmarks/throughput"));
 //   MOCO_ASSIGN_OR_RETURN(ProcessResult run, RunProcess({throughput, "--cases=moco/memory/r18"}));
@@ -25,14 +27,19 @@ struct ProcessResult {
 
 struct ProcessOptions {
   // Capture stdout into ProcessResult::stdout_text; otherwise it goes to this process's stdout.
-  // stderr always passes through, so a child's progress lines stay visible.
+  // stderr passes through, so a child's progress lines stay visible, unless capture_stderr.
   bool capture_stdout = true;
+  // With capture_stdout: stderr goes into stdout_text too, interleaved as written (2>&1).
+  bool capture_stderr = false;
+  // Look argv[0] up on $PATH when it has no '/' (as a shell would); NotFound when it is not there.
+  bool search_path = false;
   // Set (or, with an empty value, unset) these variables in the child's environment.
   std::map<std::string, std::string> env;
 };
 
-// Runs argv[0] (a path; PATH is not searched) with `argv` and waits for it. An error only when it
-// cannot be started; a failing child is a non-zero exit_code.
+// Runs argv[0] (a path; PATH is searched only with options.search_path) with `argv` and waits
+// for it. An error only when it cannot be started (NotFound when argv[0] does not exist); a
+// failing child is a non-zero exit_code.
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                          const ProcessOptions& options = ProcessOptions());
 

@@ -57,12 +57,14 @@
 #include "absl/time/time.h"
 #include "benchmarks/subprocess.h"
 #include "configs/config.h"
+#include "moco/common/duration.h"
 #include "moco/common/paths.h"
 #include "moco/common/status.h"
 #include "moco/contrastive/info_nce.h"
 #include "moco/contrastive/mechanism.h"
 #include "moco/distributed/distributed_env.h"
 #include "moco/distributed/process_group.h"
+#include "moco/train/run_setup.h"
 #include "moco/train/trainer.h"
 
 constexpr char kAllCases[] =
@@ -152,34 +154,27 @@ absl::StatusOr<config::ExperimentConfig> CaseConfig(const Case& c) {
   const std::string file = c.model == "r18"      ? "cpu/moco_cifar10.pbtxt"
                            : c.model == "r18gpu" ? "gpu/moco_cifar10.pbtxt"
                                                  : "paper/moco_v1_r50_imagenet.pbtxt";
-  MOCO_ASSIGN_OR_RETURN(config::ExperimentConfig config,
-                        LoadConfig(UserPath((fs::path(absl::GetFlag(FLAGS_configs_dir)) / file).string())));
-  if (c.model == "r50") {
-    config.mutable_optim()->set_batch_size(absl::GetFlag(FLAGS_r50_batch));
-    // No ImageNet here: the dataset source makes 224 px views of CIFAR-10 images.
-    config.mutable_data()->set_root("cifar10-jpeg");
-    config.mutable_data()->set_test_split("test");
-  } else if (absl::GetFlag(FLAGS_batch) > 0) {
-    config.mutable_optim()->set_batch_size(absl::GetFlag(FLAGS_batch));
-  }
-  if (c.mechanism == "end_to_end") config.mutable_end_to_end();
-  if (c.mechanism == "memory_bank") config.mutable_memory_bank();
-  if (c.mechanism == "supervised") config.mutable_supervised();
-  config.mutable_run()->set_threads(Threads());
-  config.mutable_run()->set_device(UseCuda() ? config::RunConfig::CUDA : config::RunConfig::CPU_ONLY);
-  config.mutable_eval()->set_knn_every_epochs(0);
-  config.mutable_data()->set_loader_threads(Threads());
-  if (absl::Status status = Validate(config); !status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(c.name, ": ", status.message()));
-  }
+  absl::StatusOr<config::ExperimentConfig> config = LoadExperiment(
+      UserPath((fs::path(absl::GetFlag(FLAGS_configs_dir)) / file).string()), "", [&](config::ExperimentConfig* e) {
+        if (c.model == "r50") {
+          e->mutable_optim()->set_batch_size(absl::GetFlag(FLAGS_r50_batch));
+          // No ImageNet here: the dataset source makes 224 px views of CIFAR-10 images.
+          e->mutable_data()->set_root("cifar10-jpeg");
+          e->mutable_data()->set_test_split("test");
+        } else if (absl::GetFlag(FLAGS_batch) > 0) {
+          e->mutable_optim()->set_batch_size(absl::GetFlag(FLAGS_batch));
+        }
+        if (c.mechanism == "end_to_end") e->mutable_end_to_end();
+        if (c.mechanism == "memory_bank") e->mutable_memory_bank();
+        if (c.mechanism == "supervised") e->mutable_supervised();
+        e->mutable_run()->set_threads(Threads());
+        e->mutable_run()->set_device(UseCuda() ? config::RunConfig::CUDA : config::RunConfig::CPU_ONLY);
+        e->mutable_eval()->set_knn_every_epochs(0);
+        e->mutable_data()->set_loader_threads(Threads());
+        return absl::OkStatus();
+      });
+  if (!config.ok()) return absl::Status(config.status().code(), absl::StrCat(c.name, ": ", config.status().message()));
   return config;
-}
-
-void ToChannelsLast(torch::nn::Module& module) {
-  torch::NoGradGuard no_grad;
-  for (auto& p : module.parameters()) {
-    if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
-  }
 }
 
 json StepStatistics(std::vector<double> seconds, int64_t batch) {
@@ -199,7 +194,7 @@ json StepStatistics(std::vector<double> seconds, int64_t batch) {
 absl::StatusOr<json> RunFromMemory(const Case& c, const config::ExperimentConfig& config) {
   const int64_t batch = config.optim().batch_size();
   const int size = config.data().image_size();
-  const c10::Device device = UseCuda() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  MOCO_ASSIGN_OR_RETURN(const c10::Device device, PickDevice(config.run()));
   MOCO_ASSIGN_OR_RETURN(DistributedEnv env, DistributedEnvFromVariables({}));
   MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group, ConnectProcessGroup(env, Backend::kGloo, absl::Minutes(1)));
   torch::manual_seed(0);
@@ -241,7 +236,7 @@ absl::StatusOr<json> RunFromMemory(const Case& c, const config::ExperimentConfig
     TopOneAccuracy(out->logits, out->targets);
     if (device.is_cuda()) torch::cuda::synchronize();
     if (step >= warmup) {
-      seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+      seconds.push_back(SecondsSince(start));
       cpu_seconds += CpuSeconds() - cpu_start;
     }
   }
@@ -278,13 +273,13 @@ absl::StatusOr<json> RunFromDataset(const Case& c, config::ExperimentConfig conf
   out["images_per_second"] = result->images_per_second;
   out["data_wait_fraction"] = result->data_wait_fraction;
   out["train_images"] = result->record.metrics().at("train_images");
-  out["wall_seconds_with_decoding"] = std::chrono::duration<double>(Clock::now() - start).count();
+  out["wall_seconds_with_decoding"] = SecondsSince(start);
   return out;
 }
 
 absl::StatusOr<json> RunCase(const Case& c) {
   MOCO_ASSIGN_OR_RETURN(config::ExperimentConfig config, CaseConfig(c));
-  torch::set_num_threads(Threads());
+  SetUpThreads(config.run());  // run.threads is Threads()
   const auto start = Clock::now();
   absl::StatusOr<json> figures = c.source == "memory" ? RunFromMemory(c, config) : RunFromDataset(c, config);
   if (!figures.ok()) return figures.status();
@@ -303,7 +298,7 @@ absl::StatusOr<json> RunCase(const Case& c) {
               {"threads", Threads()},
               {"device", UseCuda() ? "cuda" : "cpu"}};
   out.update(*figures);
-  out["wall_seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
+  out["wall_seconds"] = SecondsSince(start);
   out["peak_rss_mib"] = PeakRssMib();
   return out;
 }

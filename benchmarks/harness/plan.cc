@@ -100,7 +100,6 @@ absl::StatusOr<std::vector<PlannedRun>> PlanTable(const config::TableConfig& tab
     base = *loaded;
   }
   base.MergeFrom(table.base());
-  base.clear_expected();
   std::vector<PlannedRun> runs;
   for (uint64_t seed : table.seeds()) {
     for (const config::Series& series : table.series()) {

@@ -4,8 +4,9 @@
 //
 //   std::vector<Cell> cells = Aggregate(runs, "knn_top1");
 //   std::vector<Finding> findings = CheckFindings(table, cells);
-//   std::string markdown = RenderReport(table, runs, cells, findings, "queue_size.png");
-//   MOCO_RETURN_IF_ERROR(WritePlot(table, cells, "reports/cpu/queue_size.png"));
+//   MOCO_RETURN_IF_ERROR(WritePlot(table, cells, "knn_top1", "reports/cpu/queue_size.png"));
+//   std::string markdown = RenderReport(table, runs, cells, findings, "knn_top1", "queue_size.png");
+// Its tables go through MarkdownTable (markdown.h); gnuplot runs through benchmarks/subprocess.h.
 #ifndef MOCO_BENCHMARKS_HARNESS_REPORT_H_
 #define MOCO_BENCHMARKS_HARNESS_REPORT_H_
 
