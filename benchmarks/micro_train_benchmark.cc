@@ -28,7 +28,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
-#include "benchmarks/subprocess.h"
+#include "moco/common/subprocess.h"
 #include "moco/augment/augment.h"
 #include "moco/common/paths.h"
 #include "moco/contrastive/info_nce.h"

@@ -30,7 +30,7 @@
 #include "absl/strings/str_join.h"
 #include "benchmarks/figures.h"
 #include "benchmarks/regression.h"
-#include "benchmarks/subprocess.h"
+#include "moco/common/subprocess.h"
 #include "configs/record.h"
 #include "moco/common/status.h"
 

@@ -28,7 +28,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "benchmarks/benchmark_report.h"
-#include "benchmarks/subprocess.h"
+#include "moco/common/subprocess.h"
 #include "moco/common/files.h"
 
 ABSL_FLAG(bool, quick, false,

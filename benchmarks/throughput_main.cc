@@ -25,7 +25,6 @@
 // resident memory (getrusage's ru_maxrss) is its own. On a GPU (--device=cuda) steps run under
 // bf16 autocast with channels_last, as the trainer runs them.
 #include <ATen/ATen.h>
-#include <ATen/autocast_mode.h>
 #include <sys/resource.h>
 #include <torch/cuda.h>
 #include <torch/headeronly/version.h>
@@ -55,7 +54,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "benchmarks/subprocess.h"
+#include "moco/common/subprocess.h"
 #include "configs/config.h"
 #include "moco/common/duration.h"
 #include "moco/common/paths.h"
@@ -218,21 +217,12 @@ absl::StatusOr<json> RunFromMemory(const Case& c, const config::ExperimentConfig
   for (int step = 0; step < warmup + steps; ++step) {
     const auto start = Clock::now();
     const double cpu_start = CpuSeconds();
-    if (device.is_cuda()) {
-      at::autocast::set_autocast_dtype(c10::kCUDA, at::kBFloat16);
-      at::autocast::set_autocast_enabled(c10::kCUDA, true);
-    }
-    absl::StatusOr<StepOutput> out = mechanism->Forward(data, step);
-    if (device.is_cuda()) {
-      at::autocast::set_autocast_enabled(c10::kCUDA, false);
-      at::autocast::clear_cache();
-    }
+    // The trainer's step (moco/train/trainer.h), with its non-finite check between the halves.
+    absl::StatusOr<StepOutput> out = StepForward(*mechanism, data, step, device);
     if (!out.ok()) return out.status();
     const double loss = out->loss.item<double>();  // the trainer's non-finite check syncs here too
     if (!std::isfinite(loss)) return absl::DataLossError(absl::StrCat(c.name, ": loss is ", loss, " at step ", step));
-    sgd.zero_grad();
-    out->loss.backward();
-    sgd.step();
+    MOCO_RETURN_IF_ERROR(StepBackward(*out, sgd, group));
     TopOneAccuracy(out->logits, out->targets);
     if (device.is_cuda()) torch::cuda::synchronize();
     if (step >= warmup) {

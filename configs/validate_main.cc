@@ -9,7 +9,7 @@
 #include "configs/config.h"
 #include "moco/common/paths.h"
 
-ABSL_FLAG(std::string, config, "configs/smoke/moco_fashion_mnist.pbtxt",
+ABSL_FLAG(std::string, config, "configs/smoke/quickstart.pbtxt",
           "Experiment config (.pbtxt) to validate and print.");
 ABSL_FLAG(int, world_size, 1, "Number of training processes the config is checked against.");
 

@@ -2,7 +2,7 @@
 // experiment config says, and reports the kNN accuracy beside that of the same encoder at
 // random initialisation.
 //
-//   bazel run //moco:pretrain                                  # MoCo on Fashion-MNIST, minutes
+//   bazel run //moco:pretrain                                  # MoCo on CIFAR-10, under 5 minutes
 //   bazel run //moco:pretrain -- --config=configs/cpu/moco_cifar10.pbtxt
 //   bazel run //moco:pretrain -- --config=... --set='optim { epochs: 5 }' --nproc_per_node=2
 //   torchrun --no-python --nproc_per_node=2 bazel-bin/moco/pretrain --config=...
@@ -16,14 +16,16 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "configs/config.h"
 #include "moco/common/paths.h"
 #include "configs/record.h"
 #include "moco/distributed/worker_launcher.h"
+#include "moco/train/curves.h"
 #include "moco/train/trainer.h"
 
-ABSL_FLAG(std::string, config, "configs/smoke/moco_fashion_mnist.pbtxt", "Experiment config (.pbtxt).");
+ABSL_FLAG(std::string, config, "configs/smoke/quickstart.pbtxt", "Experiment config (.pbtxt).");
 ABSL_FLAG(std::string, set, "",
           "Text-format overrides merged into the config, e.g. 'optim { epochs: 5 } moco { queue_size: 1024 }'.");
 ABSL_FLAG(std::string, output_dir, "", "Where checkpoints and metrics go (default: the config's run.output_dir).");
@@ -38,6 +40,39 @@ namespace {
 int Fail(const absl::Status& status) {
   std::cerr << "pretrain: error: " << status.message() << "\n";
   return 1;
+}
+
+std::string Percent(double v) { return v < 0 ? std::string("not measured") : absl::StrFormat("%.2f%%", v); }
+
+// What was trained, how the kNN moved, where the outputs are and what to run next.
+void PrintSummary(const moco::ExperimentConfig& config, const moco::TrainResult& result,
+                  const std::string& output_dir) {
+  std::cout << absl::StrFormat("\n%s (%s): %d steps, %d epochs%s in %.0f s, %.0f images/s\n", config.name(),
+                               result.mechanism, result.steps, result.epochs_completed,
+                               result.finished ? "" : " (stopped early by max_steps)", result.wall_seconds,
+                               result.images_per_second);
+  std::cout << "  kNN top-1 on " << config.data().root() << "'s test split: " << Percent(result.random_init_knn)
+            << " at random initialisation -> " << Percent(result.knn_top1) << " after training";
+  if (result.knn_top1 >= 0 && result.random_init_knn >= 0) {
+    std::cout << absl::StrFormat(" (%+.2f points)", result.knn_top1 - result.random_init_knn);
+  }
+  std::cout << "\n";
+  // The kNN after each epoch, from metrics.jsonl (all sessions of a resumed run).
+  absl::StatusOr<std::vector<moco::EpochMetrics>> epochs =
+      moco::ReadEpochMetrics((std::filesystem::path(output_dir) / "metrics.jsonl").string());
+  if (epochs.ok()) {
+    std::string line;
+    for (const moco::EpochMetrics& e : *epochs) {
+      if (e.knn_top1 >= 0) absl::StrAppendFormat(&line, " %d: %.1f", e.epoch, e.knn_top1);
+    }
+    if (!line.empty()) std::cout << "  kNN by epoch:" << line << "\n";
+  }
+  std::cout << "  outputs in " << output_dir << ":\n"
+            << "    checkpoint.pt record.json metrics.jsonl curves.png (loss and kNN by epoch) events.out.tfevents.*\n"
+            << "  next:\n"
+            << "    curves, live:   ~/.cache/moco-cpp/torch-2.11.0/bin/tensorboard --logdir " << output_dir << "\n"
+            << "    linear probe:   bazel run //eval:linear -- --checkpoint=" << output_dir << "/checkpoint.pt\n"
+            << "    a paper table:  bazel run //benchmarks:reproduce -- --table=queue_size --tier=smoke\n";
 }
 
 }  // namespace
@@ -75,8 +110,12 @@ int main(int argc, char** argv) {
       });
   if (!config.ok()) return Fail(config.status());
   if (absl::GetFlag(FLAGS_fresh) && std::getenv("RANK") == nullptr) {
-    for (const char* name : {"checkpoint.pt", "metrics.jsonl", "record.json"}) {
+    for (const char* name : {"checkpoint.pt", "metrics.jsonl", "record.json", "curves.png"}) {
       std::filesystem::remove(std::filesystem::path(output_dir) / name);
+    }
+    std::error_code ignored;
+    for (const auto& entry : std::filesystem::directory_iterator(output_dir, ignored)) {
+      if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) std::filesystem::remove(entry);
     }
   }
 
@@ -86,14 +125,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<moco::TrainResult> result = moco::Train(*config, options);
   if (!result.ok()) return Fail(result.status());
   if (std::getenv("RANK") == nullptr || std::string(std::getenv("RANK")) == "0") {
-    auto percent = [](double v) { return v < 0 ? std::string("not measured") : absl::StrFormat("%.2f%%", v); };
-    std::cout << absl::StrFormat(
-        "\n%s (%s): %d steps, %d epochs%s in %.0f s, %.0f images/s\n"
-        "  kNN top-1: %s after training, %s at random initialisation\n"
-        "  outputs: %s/{checkpoint.pt,metrics.jsonl,record.json}\n",
-        config->name(), result->mechanism, result->steps, result->epochs_completed,
-        result->finished ? "" : " (stopped early by max_steps)", result->wall_seconds, result->images_per_second,
-        percent(result->knn_top1), percent(result->random_init_knn), output_dir);
+    PrintSummary(*config, *result, output_dir);
   }
   return 0;
 }

@@ -31,7 +31,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "benchmarks/subprocess.h"
+#include "moco/common/subprocess.h"
 #include "moco/common/files.h"
 #include "moco/common/paths.h"
 #include "configs/record.h"

@@ -1,5 +1,6 @@
 // Tests that compare with PyTorch-Python run a script with the reference interpreter that
-// tools/setup.sh installs (torch 2.11 + torchvision, in $MOCO_CACHE/torch-2.11.0).
+// tools/setup.sh installs (torch 2.11 + torchvision, in $MOCO_CACHE/torch-2.11.0; found by
+// moco/common/subprocess.h's PythonInterpreter).
 #ifndef MOCO_TESTS_PYTHON_REFERENCE_H_
 #define MOCO_TESTS_PYTHON_REFERENCE_H_
 
@@ -9,9 +10,6 @@ namespace moco {
 
 // <$TEST_TMPDIR or /tmp>/name.
 std::string TempPath(const std::string& name);
-
-// The reference interpreter: $MOCO_CACHE/torch-2.11.0/bin/python (default ~/.cache/moco-cpp).
-std::string PythonPath();
 
 // Runs `python <script> <args>` from the runfiles root (where tests run); fails the calling
 // test with the script's output when the interpreter is missing or the script fails. Call it

@@ -84,14 +84,21 @@ def build_violations(root):
         if own is None:
             continue
         path = os.path.join(package, "BUILD.bazel")
-        in_library = False
+        in_library = in_deps = False
         with open(os.path.join(root, path), encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
                 if LIBRARY.match(line):
                     in_library = True
                 elif line.startswith(")"):
-                    in_library = False
-                elif in_library:
+                    in_library = in_deps = False
+                elif in_library and re.match(r"\s*deps = \[", line):
+                    in_deps = "]" not in line
+                    line = line.split("[", 1)[1]
+                elif in_deps and "]" in line:
+                    in_deps = False
+                elif not in_deps:
+                    continue
+                if in_library:
                     for m in LABEL.finditer(line):
                         other = layer_of(m.group(1))
                         if other is not None and other[0] > own[0]:

@@ -8,15 +8,15 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "benchmarks/harness/markdown.h"
-#include "benchmarks/subprocess.h"
 #include "moco/common/duration.h"
+#include "moco/common/gnuplot.h"
 
 namespace moco {
 namespace {
@@ -55,12 +55,7 @@ double Metric(const config::RunRecord& record, const std::string& name, double f
   return it == record.metrics().end() ? fallback : it->second;
 }
 
-std::string Value(double v) { return absl::StrFormat("%g", v); }
-
 std::string Number(double v) { return std::isnan(v) ? "–" : absl::StrFormat("%.1f", v); }
-
-// A gnuplot string literal: single-quoted, with each ' doubled (titles like "the key encoder's m").
-std::string Gp(absl::string_view text) { return absl::StrCat("'", absl::StrReplaceAll(text, {{"'", "''"}}), "'"); }
 
 // The series of the cells, in table order.
 std::vector<std::string> SeriesOrder(const std::vector<Cell>& cells) {
@@ -69,166 +64,6 @@ std::vector<std::string> SeriesOrder(const std::vector<Cell>& cells) {
     if (std::find(order.begin(), order.end(), c.series_id) == order.end()) order.push_back(c.series_id);
   }
   return order;
-}
-
-// Cells that are complete (every planned run done), by mechanism, sorted by value.
-std::vector<const Cell*> Complete(const std::vector<Cell>& cells, const std::string& mechanism) {
-  std::vector<const Cell*> out;
-  for (const Cell& c : cells) {
-    if (c.mechanism == mechanism && c.runs_done == c.runs_planned && c.runs_done > 0) out.push_back(&c);
-  }
-  std::sort(out.begin(), out.end(), [](const Cell* a, const Cell* b) { return a->value < b->value; });
-  return out;
-}
-
-std::string Describe(const Cell& c) {
-  if (c.diverged == c.runs_done) return "diverged";
-  return c.runs_done > 1 ? absl::StrFormat("%.2f ± %.2f", c.mean, c.spread) : absl::StrFormat("%.2f", c.mean);
-}
-
-Finding NotTested(const std::string& claim, const std::string& why) { return {claim, Verdict::kNotTested, why}; }
-
-std::vector<Finding> MomentumFindings(const std::vector<Cell>& cells) {
-  std::vector<Finding> out;
-  const auto moco = Complete(cells, "moco");
-  const Cell* zero = nullptr;
-  const Cell* best = nullptr;
-  for (const Cell* c : moco) {
-    if (c->value == 0) zero = c;
-    if (c->diverged < c->runs_done && (best == nullptr || c->mean > best->mean)) best = c;
-  }
-  const std::string claim0 = "m = 0 fails (training diverges or the accuracy collapses)";
-  if (zero == nullptr || best == nullptr) {
-    out.push_back(NotTested(claim0, "the m = 0 runs (and at least one other m) are not all done yet"));
-  } else {
-    const bool diverged = zero->diverged > 0;
-    const bool at_chance = zero->loss >= 0.9 * zero->chance_loss;
-    const bool below_init = zero->random_init > 0 && zero->mean < zero->random_init;
-    const bool collapsed = zero->mean <= best->mean - 5.0;
-    const bool fails = diverged || at_chance || below_init || collapsed;
-    out.push_back({claim0, fails ? Verdict::kHolds : Verdict::kDoesNotHold,
-                   absl::StrFormat("m = 0: accuracy %s, final loss %.2f (chance ln(K+1) = %.2f), %d of %d runs "
-                                   "diverged, encoder at initialisation %.2f; best m = %s: %s. Rule: fails if a run "
-                                   "diverges, the loss stays >= 90%% of chance, the accuracy falls below the "
-                                   "encoder at initialisation, or it is >= 5 points below the best m",
-                                   Describe(*zero), zero->loss, zero->chance_loss, zero->diverged, zero->runs_done,
-                                   zero->random_init, Value(best->value), Describe(*best))});
-  }
-  const std::string claim1 = "the best momentum is m >= 0.99";
-  if (moco.size() < 2 || best == nullptr) {
-    out.push_back(NotTested(claim1, "fewer than two momentum values are done"));
-  } else {
-    std::vector<std::string> all;
-    for (const Cell* c : moco) all.push_back(absl::StrCat("m = ", Value(c->value), ": ", Describe(*c)));
-    out.push_back({claim1, best->value >= 0.99 ? Verdict::kHolds : Verdict::kDoesNotHold,
-                   absl::StrCat("best m = ", Value(best->value), " (", absl::StrJoin(all, "; "), ")")});
-  }
-  return out;
-}
-
-// The three queue-size findings for one MoCo series (`moco`, sorted by K); `name` prefixes each
-// claim where the table has more than one MoCo series (e.g. one per momentum).
-void QueueFindingsOf(const std::vector<const Cell*>& moco, const std::vector<const Cell*>& bank,
-                     const std::vector<const Cell*>& e2e, const std::string& name, std::vector<Finding>& out) {
-  const std::string claim0 = absl::StrCat(name, "MoCo accuracy does not fall as K grows (within the seed spread)");
-  if (moco.size() < 2) {
-    out.push_back(NotTested(claim0, "fewer than two MoCo queue sizes are done"));
-  } else {
-    bool holds = true;
-    std::vector<std::string> steps;
-    for (size_t i = 0; i + 1 < moco.size(); ++i) {
-      const Cell& a = *moco[i];
-      const Cell& b = *moco[i + 1];
-      const double tolerance = a.spread + b.spread;
-      const bool ok = b.mean >= a.mean - tolerance;
-      holds = holds && ok;
-      steps.push_back(absl::StrFormat("K %s -> %s: %.2f -> %.2f (%+.2f, tolerance %.2f)%s", Value(a.value),
-                                      Value(b.value), a.mean, b.mean, b.mean - a.mean, tolerance,
-                                      ok ? "" : " FALLS"));
-    }
-    out.push_back({claim0, holds ? Verdict::kHolds : Verdict::kDoesNotHold, absl::StrJoin(steps, "; ")});
-  }
-
-  const std::string claim1 = absl::StrCat(name, "MoCo >= memory bank at every K (within the seed spread)");
-  std::vector<std::string> pairs;
-  bool holds1 = true;
-  for (const Cell* m : moco) {
-    for (const Cell* b : bank) {
-      if (m->value != b->value) continue;
-      const bool ok = m->mean >= b->mean - (m->spread + b->spread);
-      holds1 = holds1 && ok;
-      pairs.push_back(absl::StrFormat("K %s: MoCo %.2f vs memory bank %.2f (%+.2f)%s", Value(m->value), m->mean,
-                                      b->mean, m->mean - b->mean, ok ? "" : " BELOW"));
-    }
-  }
-  out.push_back(pairs.empty() ? NotTested(claim1, "no K has both MoCo and memory-bank runs done")
-                              : Finding{claim1, holds1 ? Verdict::kHolds : Verdict::kDoesNotHold,
-                                        absl::StrJoin(pairs, "; ")});
-
-  const std::string claim2 =
-      absl::StrCat(name, "end-to-end tracks MoCo at the K it can reach (within 2 points or the seed spread)");
-  std::vector<std::string> tracks;
-  bool holds2 = true;
-  for (const Cell* e : e2e) {
-    const Cell* nearest = nullptr;
-    for (const Cell* m : moco) {
-      const double ratio = m->plot_value / std::max(1.0, e->plot_value);
-      if (ratio > 0.9 && ratio < 1.1) nearest = m;
-    }
-    if (nearest == nullptr) continue;
-    const double tolerance = std::max(2.0, e->spread + nearest->spread);
-    const bool ok = std::abs(e->mean - nearest->mean) <= tolerance;
-    holds2 = holds2 && ok;
-    tracks.push_back(absl::StrFormat("K %s: end-to-end %.2f vs MoCo (K %s) %.2f (%+.2f)%s", Value(e->plot_value),
-                                     e->mean, Value(nearest->plot_value), nearest->mean, e->mean - nearest->mean,
-                                     ok ? "" : " APART"));
-  }
-  out.push_back(tracks.empty() ? NotTested(claim2, "no end-to-end run with a matching MoCo K is done")
-                               : Finding{claim2, holds2 ? Verdict::kHolds : Verdict::kDoesNotHold,
-                                         absl::StrJoin(tracks, "; ")});
-}
-
-// Each MoCo series of the table (in table order) is checked on its own against the same
-// memory-bank and end-to-end series.
-std::vector<Finding> QueueFindings(const std::vector<Cell>& cells) {
-  std::vector<std::pair<std::string, std::string>> series;  // (id, label) of each MoCo series
-  for (const Cell& c : cells) {
-    const std::pair<std::string, std::string> s(c.series_id, c.series_label);
-    if (c.mechanism == "moco" && std::find(series.begin(), series.end(), s) == series.end()) series.push_back(s);
-  }
-  if (series.empty()) series.emplace_back("", "");
-  std::vector<Finding> out;
-  for (const auto& [id, label] : series) {
-    std::vector<const Cell*> moco;
-    for (const Cell* c : Complete(cells, "moco")) {
-      if (c->series_id == id) moco.push_back(c);
-    }
-    QueueFindingsOf(moco, Complete(cells, "memory_bank"), Complete(cells, "end_to_end"),
-                    series.size() > 1 ? absl::StrCat(label, ": ") : "", out);
-  }
-  return out;
-}
-
-std::vector<Finding> ShuffleFindings(const std::vector<Cell>& cells) {
-  std::vector<Finding> out;
-  const auto moco = Complete(cells, "moco");
-  const Cell* on = nullptr;
-  const Cell* off = nullptr;
-  for (const Cell* c : moco) (c->value != 0 ? on : off) = c;
-  const std::string claim0 = "without shuffle BN the pretext accuracy rises (the positive leaks through BN)";
-  const std::string claim1 = "without shuffle BN the kNN/linear accuracy falls";
-  if (on == nullptr || off == nullptr) {
-    out.push_back(NotTested(claim0, "the runs with and without shuffle BN are not all done yet"));
-    out.push_back(NotTested(claim1, "the runs with and without shuffle BN are not all done yet"));
-    return out;
-  }
-  out.push_back({claim0, off->pretext_top1 > on->pretext_top1 ? Verdict::kHolds : Verdict::kDoesNotHold,
-                 absl::StrFormat("final-epoch pretext top-1: %.2f%% without vs %.2f%% with shuffle BN",
-                                 off->pretext_top1, on->pretext_top1)});
-  out.push_back({claim1, off->mean < on->mean ? Verdict::kHolds : Verdict::kDoesNotHold,
-                 absl::StrFormat("accuracy %s without vs %s with shuffle BN (%+.2f)", Describe(*off), Describe(*on),
-                                 off->mean - on->mean)});
-  return out;
 }
 
 }  // namespace
@@ -288,6 +123,13 @@ std::vector<Cell> Aggregate(const std::vector<PlannedRun>& runs, const std::stri
   return cells;
 }
 
+std::string Value(double v) { return absl::StrFormat("%g", v); }
+
+std::string Describe(const Cell& c) {
+  if (c.diverged == c.runs_done) return "diverged";
+  return c.runs_done > 1 ? absl::StrFormat("%.2f ± %.2f", c.mean, c.spread) : absl::StrFormat("%.2f", c.mean);
+}
+
 const char* VerdictName(Verdict verdict) {
   switch (verdict) {
     case Verdict::kHolds:
@@ -299,12 +141,6 @@ const char* VerdictName(Verdict verdict) {
   }
 }
 
-std::vector<Finding> CheckFindings(const config::TableConfig& table, const std::vector<Cell>& cells) {
-  if (table.table() == "momentum") return MomentumFindings(cells);
-  if (table.table() == "queue_size") return QueueFindings(cells);
-  if (table.table() == "shuffle_bn") return ShuffleFindings(cells);
-  return {};
-}
 
 std::string RenderReport(const config::TableConfig& table, const std::vector<PlannedRun>& runs,
                          const std::vector<Cell>& cells, const std::vector<Finding>& findings,
@@ -426,7 +262,6 @@ std::vector<double> LogAxisTicks(std::vector<double> values) {
 absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>& cells, const std::string& metric,
                        const std::string& png_path) {
   const std::string data_path = png_path + ".dat";
-  const std::string script_path = png_path + ".gp";
   const std::vector<std::string> series_order = SeriesOrder(cells);
   // Categorical axes (momentum, shuffle on/off) plot at positions 0, 1, 2 ... with the values as labels.
   std::vector<double> categories;
@@ -454,46 +289,32 @@ absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>
     if (points == 0) continue;
     data += "\n\n";
     plots.push_back(absl::StrFormat("%s index %d using 1:2:3 with yerrorlines linewidth 2 pointtype 7 title %s",
-                                    Gp(data_path), block++, Gp(label)));
+                                    GnuplotString(data_path), block++, GnuplotString(label)));
   }
   if (plots.empty()) return absl::FailedPreconditionError("no finished runs to plot yet");
   std::ofstream(data_path) << data;
-  std::ofstream script(script_path);
+  std::ostringstream script;
   script << "set terminal pngcairo noenhanced size 900,560 font 'sans,11'\n"
-         << "set output " << Gp(png_path) << "\n"
-         << "set title " << Gp(absl::StrCat(table.title(), " (ours, ", config::Tier_Name(table.tier()), " tier)")) << "\n"
-         << "set xlabel " << Gp(table.axis_label()) << "\n"
-         << "set ylabel " << Gp(absl::StrCat(metric, " (%)")) << "\n"
+         << "set output " << GnuplotString(png_path) << "\n"
+         << "set title " << GnuplotString(absl::StrCat(table.title(), " (ours, ", config::Tier_Name(table.tier()), " tier)")) << "\n"
+         << "set xlabel " << GnuplotString(table.axis_label()) << "\n"
+         << "set ylabel " << GnuplotString(absl::StrCat(metric, " (%)")) << "\n"
          << "set grid\nset key bottom right\n";
   if (table.log_axis()) {
     const std::vector<double> ticks = LogAxisTicks(categories);
     script << "set logscale x 2\nset xtics (";
-    for (size_t i = 0; i < ticks.size(); ++i) script << (i ? ", " : "") << Gp(Value(ticks[i])) << " " << ticks[i];
+    for (size_t i = 0; i < ticks.size(); ++i) script << (i ? ", " : "") << GnuplotString(Value(ticks[i])) << " " << ticks[i];
     script << ")\nset xrange [" << categories.front() / 1.5 << ":" << categories.back() * 1.5 << "]\n";
   } else {
     script << "set xtics (";
-    for (size_t i = 0; i < categories.size(); ++i) script << (i ? ", " : "") << Gp(Value(categories[i])) << " " << i;
+    for (size_t i = 0; i < categories.size(); ++i) script << (i ? ", " : "") << GnuplotString(Value(categories[i])) << " " << i;
     script << ")\nset xrange [-0.5:" << categories.size() - 0.5 << "]\n";
   }
   script << "plot " << absl::StrJoin(plots, ", ") << "\n";
-  script.close();
-  ProcessOptions gnuplot;
-  gnuplot.capture_stderr = true;
-  gnuplot.search_path = true;
-  absl::StatusOr<ProcessResult> ran = RunProcess({"gnuplot", script_path}, gnuplot);
+  absl::Status drawn = RunGnuplot(script.str(), png_path);
   std::error_code ec;
   fs::remove(data_path, ec);
-  fs::remove(script_path, ec);
-  if (!ran.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot run gnuplot to write ", png_path, ": ", ran.status().message(),
-        absl::IsNotFound(ran.status()) ? " (tools/setup.sh installs Debian's gnuplot-nox)" : ""));
-  }
-  if (ran->exit_code != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("gnuplot failed (exit ", ran->exit_code, ") writing ", png_path, ": ", ran->stdout_text));
-  }
-  return absl::OkStatus();
+  return drawn;
 }
 
 }  // namespace moco

@@ -6,7 +6,7 @@
 //   std::vector<Finding> findings = CheckFindings(table, cells);
 //   MOCO_RETURN_IF_ERROR(WritePlot(table, cells, "knn_top1", "reports/cpu/queue_size.png"));
 //   std::string markdown = RenderReport(table, runs, cells, findings, "knn_top1", "queue_size.png");
-// Its tables go through MarkdownTable (markdown.h); gnuplot runs through benchmarks/subprocess.h.
+// Its tables go through MarkdownTable (markdown.h); gnuplot runs through moco/common/subprocess.h.
 #ifndef MOCO_BENCHMARKS_HARNESS_REPORT_H_
 #define MOCO_BENCHMARKS_HARNESS_REPORT_H_
 
@@ -42,6 +42,11 @@ struct Cell {
 // Cells in table order (series, then values). `metric` names a metric in the records.
 std::vector<Cell> Aggregate(const std::vector<PlannedRun>& runs, const std::string& metric);
 
+// A configured axis value as text ("0.999", "4096"), and a cell's mean ± spread over its seeds
+// ("46.48 ± 0.41"; the mean alone for one seed; "diverged").
+std::string Value(double v);
+std::string Describe(const Cell& c);
+
 enum class Verdict { kHolds, kDoesNotHold, kNotTested };
 const char* VerdictName(Verdict verdict);
 
@@ -57,6 +62,7 @@ struct Finding {
 // - queue_size: MoCo does not fall as K grows (within the seed spread); MoCo >= memory bank at
 //   every K; end-to-end tracks MoCo at the K it reaches (within 2 points or the spread).
 // - shuffle_bn: without shuffle BN the pretext accuracy rises and the kNN/linear accuracy falls.
+// - length: each of the table's gaps moves toward the paper's sign as training grows.
 std::vector<Finding> CheckFindings(const config::TableConfig& table, const std::vector<Cell>& cells);
 
 // The report: title, how it was made, our table (mean ± spread, n seeds), the published table

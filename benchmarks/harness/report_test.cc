@@ -160,6 +160,44 @@ TEST(FindingsTest, QueueSizeFindingsPerMoCoSeries) {
   EXPECT_EQ(Find(findings, "MoCo, m = 0.999: MoCo >= memory bank").verdict, Verdict::kDoesNotHold);
 }
 
+TEST(FindingsTest, LengthGapsMoveTowardThePapersSign) {
+  config::TableConfig table = TableNamed("length");
+  auto* up = table.add_gaps();  // K 4096 - K 256: the paper has it above zero
+  up->set_label("K 4096 - K 256");
+  up->set_a("k4096");
+  up->set_b("k256");
+  up->set_paper_sign(1);
+  auto* track = table.add_gaps();  // end-to-end tracks MoCo: the gap should shrink
+  track->set_label("e2e - MoCo");
+  track->set_a("e2e");
+  track->set_b("k256");
+  track->set_paper_sign(0);
+  auto* down = table.add_gaps();
+  down->set_label("no shuffle - shuffle");
+  down->set_a("noshuffle");
+  down->set_b("k4096");
+  down->set_paper_sign(-1);
+  // Lengths 4, 16, 64: K 4096 - K 256 goes -10, -5, -2 (toward +, not there yet); e2e - MoCo
+  // goes +6, +6.5 (does not shrink; 64 not run); no shuffle - shuffle +1, +2 (away from -).
+  std::vector<PlannedRun> runs = {
+      Done("k256", "moco", 4, 0, 40),      Done("k256", "moco", 16, 0, 50),      Done("k256", "moco", 64, 0, 55),
+      Done("k4096", "moco", 4, 0, 30),     Done("k4096", "moco", 16, 0, 45),     Done("k4096", "moco", 64, 0, 53),
+      Done("e2e", "end_to_end", 4, 0, 46), Done("e2e", "end_to_end", 16, 0, 56.5),
+      Missing(Done("e2e", "end_to_end", 64, 0, 0)),
+      Done("noshuffle", "moco", 4, 0, 31), Done("noshuffle", "moco", 16, 0, 47)};
+  auto findings = CheckFindings(table, Aggregate(runs, "knn_top1"));
+  ASSERT_EQ(findings.size(), 3u);
+  EXPECT_EQ(Find(findings, "K 4096 - K 256").verdict, Verdict::kHolds);
+  EXPECT_THAT(Find(findings, "K 4096 - K 256").evidence, HasSubstr("4: -10.00, 16: -5.00, 64: -2.00"));
+  EXPECT_THAT(Find(findings, "K 4096 - K 256").evidence, HasSubstr("does not have yet"));
+  EXPECT_EQ(Find(findings, "e2e - MoCo").verdict, Verdict::kDoesNotHold);
+  EXPECT_EQ(Find(findings, "no shuffle - shuffle").verdict, Verdict::kDoesNotHold);
+  // With one length done the gap cannot be followed.
+  runs = {Done("k256", "moco", 4, 0, 40), Done("k4096", "moco", 4, 0, 30)};
+  findings = CheckFindings(table, Aggregate(runs, "knn_top1"));
+  EXPECT_EQ(Find(findings, "K 4096 - K 256").verdict, Verdict::kNotTested);
+}
+
 TEST(FindingsTest, ShuffleBn) {
   std::vector<PlannedRun> runs = {Done("s", "moco", 1, 0, 45, 30), Done("s", "moco", 0, 0, 41, 60)};
   auto findings = CheckFindings(TableNamed("shuffle_bn"), Aggregate(runs, "knn_top1"));

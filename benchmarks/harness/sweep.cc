@@ -20,7 +20,7 @@
 #include "absl/time/time.h"
 #include "benchmarks/harness/markdown.h"
 #include "benchmarks/harness/report.h"
-#include "benchmarks/subprocess.h"
+#include "moco/common/subprocess.h"
 #include "configs/config.h"
 #include "configs/record.h"
 #include "moco/common/duration.h"
@@ -228,7 +228,7 @@ absl::Status CheckNamed(const std::string& value, const std::vector<std::string>
 }  // namespace
 
 const std::vector<std::string>& SweepTables() {
-  static const auto* tables = new std::vector<std::string>{"queue_size", "momentum", "shuffle_bn"};
+  static const auto* tables = new std::vector<std::string>{"queue_size", "momentum", "shuffle_bn", "length"};
   return *tables;
 }
 
@@ -336,6 +336,11 @@ absl::Status Reproduce(const SweepRequest& request, const SweepOptions& options)
       from_file ? std::vector<std::string>{""} : Expand(request.table, SweepTables());
   for (const std::string& tier : tiers) {
     for (const std::string& table : tables) {
+      // Not every tier has every table (the training-length study is the cpu tier's).
+      if (request.table == "all" && !from_file &&
+          !fs::exists(absl::StrCat("configs/tables/", tier, "/", table, ".pbtxt"))) {
+        continue;
+      }
       MOCO_ASSIGN_OR_RETURN(const TableJob job, MakeJob(table, tier, request.table_file, options));
       if (request.dry_run) {
         MOCO_ASSIGN_OR_RETURN(std::vector<PlannedRun> runs, PlanTable(job.table, job.records_dir, job.runs_dir));

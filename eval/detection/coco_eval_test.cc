@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "moco/common/subprocess.h"
 
 namespace moco {
 namespace {
@@ -190,13 +191,6 @@ struct Case {
   std::vector<Detection> detections;
 };
 
-std::string PythonPath() {
-  const char* cache = std::getenv("MOCO_CACHE");
-  if (cache != nullptr && *cache != '\0') return absl::StrCat(cache, "/torch-2.11.0/bin/python");
-  const char* home = std::getenv("HOME");
-  return absl::StrCat(home != nullptr ? home : "", "/.cache/moco-cpp/torch-2.11.0/bin/python");
-}
-
 std::string ScriptPath() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const std::string in_runfiles =
@@ -218,12 +212,11 @@ void WriteDetections(const std::vector<Detection>& detections, const std::string
 
 // pycocotools' COCOeval.stats for each case (fractions, -1 where undefined).
 std::vector<std::vector<double>> PycocotoolsStats(const std::vector<Case>& cases) {
-  const std::string python = PythonPath();
-  EXPECT_TRUE(fs::exists(python)) << "the reference Python " << python
-                                  << " is missing: run tools/setup.sh (it installs torch, pycocotools)";
-  if (!fs::exists(python)) return {};
+  const absl::StatusOr<std::string> python = PythonInterpreter();
+  EXPECT_TRUE(python.ok()) << python.status();
+  if (!python.ok()) return {};
   const std::string out = TempPath("pycocotools_stats.json");
-  std::string command = absl::StrCat("'", python, "' '", ScriptPath(), "' '", out, "'");
+  std::string command = absl::StrCat("'", *python, "' '", ScriptPath(), "' '", out, "'");
   for (const Case& c : cases) {
     const std::string gt = TempPath(c.name + "_gt.json"), dt = TempPath(c.name + "_dt.json");
     const absl::Status written = WriteCocoJson(c.data, gt);

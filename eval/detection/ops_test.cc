@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "moco/common/subprocess.h"
+
 namespace moco {
 namespace {
 
@@ -228,13 +230,6 @@ TEST(SamplerTest, CountsMembershipAndSeed) {
 
 // ---- against torchvision ----
 
-std::string PythonPath() {
-  const char* cache = std::getenv("MOCO_CACHE");
-  if (cache != nullptr && *cache != '\0') return std::string(cache) + "/torch-2.11.0/bin/python";
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "") + "/.cache/moco-cpp/torch-2.11.0/bin/python";
-}
-
 std::string ScriptPath() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const std::string in_runfiles =
@@ -337,13 +332,12 @@ class TorchvisionTest : public ::testing::Test {
     const std::vector<char> bytes = torch::jit::pickle_save(dict);
     std::ofstream(input_path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 
-    const std::string python = PythonPath();
-    if (!fs::exists(python)) {
-      error_ = new std::string("the reference Python " + python +
-                               " is missing: run tools/setup.sh (it installs torch and torchvision)");
+    const absl::StatusOr<std::string> python = PythonInterpreter();
+    if (!python.ok()) {
+      error_ = new std::string(python.status().message());
       return;
     }
-    const std::string command = "'" + python + "' '" + ScriptPath() + "' '" + input_path + "' '" + output_path + "'";
+    const std::string command = "'" + *python + "' '" + ScriptPath() + "' '" + input_path + "' '" + output_path + "'";
     if (std::system(command.c_str()) != 0) {
       error_ = new std::string("the reference script failed: " + command);
       return;

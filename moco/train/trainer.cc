@@ -36,6 +36,7 @@
 #include "moco/distributed/distributed_env.h"
 #include "moco/distributed/process_group.h"
 #include "moco/train/checkpoint.h"
+#include "moco/train/curves.h"
 #include "moco/train/knn_monitor.h"
 #include "moco/train/lr_schedule.h"
 #include "moco/train/run_setup.h"
@@ -388,6 +389,15 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
     } else if (!epoch_done) {
       MOCO_RETURN_IF_ERROR(save(epoch));  // stopped mid-epoch by run.max_steps
     }
+  }
+
+  if (lead) {
+    // curves.png beside metrics.jsonl; a plot that cannot be drawn costs the run nothing.
+    absl::StatusOr<std::vector<EpochMetrics>> epochs_done = ReadEpochMetrics(metrics_path);
+    absl::Status drawn = epochs_done.ok()
+                             ? WriteCurves(*epochs_done, state.random_init_knn, (out_dir / "curves.png").string())
+                             : epochs_done.status();
+    if (!drawn.ok() && log) *log << "[" << config.name() << "] no curves.png: " << drawn.message() << "\n";
   }
 
   result.steps = step;

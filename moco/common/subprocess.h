@@ -1,14 +1,15 @@
-// Running child processes and finding the programs to run: every process benchmarks/ starts
+// Running child processes and finding the programs to run: every process the suite starts
 // goes through here (the report and the regression start the throughput binary, the
 // micro-benchmarks, the harness and the Python reference, so each gets its own peak resident
-// memory and its own threads; the sweep starts its --jobs workers; the table reports run
-// gnuplot). The trainer's own distributed workers are moco/distributed/worker_launcher.h's.
+// memory and its own threads; the sweep starts its --jobs workers; plots run gnuplot,
+// moco/common/gnuplot.h). The trainer's own distributed workers are started and watched by
+// moco/distributed/worker_launcher.h.
 //
 //   MOCO_ASSIGN_OR_RETURN(std::string throughput, FindProgram(argv[0], "benchmarks/throughput"));
 //   MOCO_ASSIGN_OR_RETURN(ProcessResult run, RunProcess({throughput, "--cases=moco/memory/r18"}));
 //   if (run.exit_code != 0) ...;  // run.stdout_text holds what it printed
-#ifndef MOCO_BENCHMARKS_SUBPROCESS_H_
-#define MOCO_BENCHMARKS_SUBPROCESS_H_
+#ifndef MOCO_COMMON_SUBPROCESS_H_
+#define MOCO_COMMON_SUBPROCESS_H_
 
 #include <map>
 #include <optional>
@@ -74,4 +75,4 @@ std::string WorkspaceDir();
 
 }  // namespace moco
 
-#endif  // MOCO_BENCHMARKS_SUBPROCESS_H_
+#endif  // MOCO_COMMON_SUBPROCESS_H_

@@ -1,4 +1,4 @@
-#include "benchmarks/subprocess.h"
+#include "moco/common/subprocess.h"
 
 #include <errno.h>
 #include <fcntl.h>
