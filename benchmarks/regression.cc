@@ -181,6 +181,52 @@ RegressionExpectations UpdatedExpectations(const RegressionExpectations& old, co
   return updated;
 }
 
+Spread MeasureSpread(const std::vector<double>& values) {
+  Spread out;
+  out.runs = static_cast<int>(values.size());
+  if (values.empty()) return out;
+  for (double v : values) out.mean += v / values.size();
+  double squares = 0;
+  for (double v : values) {
+    squares += (v - out.mean) * (v - out.mean);
+    out.max_dev = std::max(out.max_dev, std::abs(v - out.mean));
+  }
+  out.sd = values.size() > 1 ? std::sqrt(squares / (values.size() - 1)) : 0;
+  return out;
+}
+
+double RelativeToleranceFromSpread(const Spread& spread) {
+  if (spread.mean == 0) return 0;
+  const double raw = std::max({0.10, 4 * spread.sd / std::abs(spread.mean), 1.5 * spread.max_dev / std::abs(spread.mean)});
+  return std::ceil(raw * 100 - 1e-9) / 100;
+}
+
+void ApplySpreads(const std::map<std::string, Spread>& spreads, const std::string& measured_on,
+                  RegressionExpectations* expectations) {
+  for (RegressionCheck& check : *expectations->mutable_check()) {
+    const auto it = spreads.find(check.key());
+    if (it == spreads.end() || check.relative_tolerance() <= 0 || it->second.runs < 2) continue;
+    const Spread& s = it->second;
+    check.set_value(s.mean);
+    check.set_relative_tolerance(RelativeToleranceFromSpread(s));
+    std::string note = check.note().substr(0, check.note().find(" [spread:"));
+    check.set_note(absl::StrFormat("%s [spread: %d runs on %s, sd %.1f%%, max deviation %.1f%% of the mean]", note,
+                                   s.runs, measured_on, 100 * s.sd / std::abs(s.mean),
+                                   100 * s.max_dev / std::abs(s.mean)));
+  }
+}
+
+RegressionExpectations ForCpu(const RegressionExpectations& expectations, const std::string& cpu) {
+  RegressionExpectations out = expectations;
+  if (!expectations.has_throughput_cpu() || expectations.throughput_cpu() == cpu) return out;
+  for (RegressionCheck& check : *out.mutable_check()) {
+    if (KeySource(check.key()) == "throughput" && check.relative_tolerance() > 0) {
+      check.set_relative_tolerance(std::max(check.relative_tolerance(), expectations.other_cpu_relative_tolerance()));
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<RegressionExpectations> LoadExpectations(const std::string& path) {
   RegressionExpectations expectations;
   if (absl::Status s = LoadTextProto(path, &expectations); !s.ok()) {

@@ -77,6 +77,33 @@ bench::RegressionExpectations UpdatedExpectations(
     const bench::RegressionExpectations& old, const Measurements& measured, const std::set<std::string>& sources_run,
     const std::function<bench::RegressionCheck(const std::string& key)>& template_for);
 
+// The spread of one figure over repeated runs of the same build on the same machine.
+struct Spread {
+  int runs = 0;
+  double mean = 0;
+  double sd = 0;        // sample standard deviation (0 for one run)
+  double max_dev = 0;   // the largest |x - mean|
+};
+Spread MeasureSpread(const std::vector<double>& values);
+
+// The relative tolerance a ratio gets from its measured spread: the larger of 4 standard
+// deviations and 1.5 times the largest deviation seen, over the mean, at least 10%, rounded up to
+// the next 1%. The floor: the means of two 5-run invocations on one quiet machine differed by up
+// to 3.7% (2026-12-03), more than one invocation's spread says. (A tolerance of 20% or more
+// cannot catch a 25% slowdown of a per-second ratio.)
+double RelativeToleranceFromSpread(const Spread& spread);
+
+// `expectations` with each check that has a relative tolerance and a spread in `spreads` set to
+// the spread's mean and RelativeToleranceFromSpread; `measured_on` (e.g. the CPU and date) goes
+// into its note. Checks with an absolute tolerance (bounds such as the data-wait share) keep it.
+void ApplySpreads(const std::map<std::string, Spread>& spreads, const std::string& measured_on,
+                  bench::RegressionExpectations* expectations);
+
+// The expectations to judge with on `cpu`: as they are when `cpu` is the one their throughput
+// values were measured on (or none is named); otherwise each throughput check with a relative
+// tolerance gets at least other_cpu_relative_tolerance.
+bench::RegressionExpectations ForCpu(const bench::RegressionExpectations& expectations, const std::string& cpu);
+
 // Reads a text-format RegressionExpectations; errors name the file, line and column. Checks with no
 // key, a duplicate key, no value, or a negative tolerance are errors naming the check.
 absl::StatusOr<bench::RegressionExpectations> LoadExpectations(const std::string& path);

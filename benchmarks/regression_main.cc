@@ -10,9 +10,12 @@
 //   bazel run //benchmarks:regression                        # what .ci/run does, a few minutes
 //   bazel run //benchmarks:regression -- --update            # after an intended change: rewrite the file
 //   bazel run //benchmarks:regression -- --skip_accuracy     # only the throughput ratios (a minute)
+//   bazel run //benchmarks:regression -- --skip_accuracy --spread=5 --update   # tolerances from 5 runs' spread
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -28,7 +31,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "benchmarks/benchmark_report.h"
 #include "benchmarks/figures.h"
+#include "benchmarks/harness/markdown.h"
 #include "benchmarks/regression.h"
 #include "moco/common/subprocess.h"
 #include "configs/record.h"
@@ -41,6 +46,9 @@ ABSL_FLAG(bool, skip_accuracy, false, "Do not run the smoke tier; its checks are
 ABSL_FLAG(bool, skip_throughput, false, "Do not run the throughput part; its checks are skipped.");
 ABSL_FLAG(int, threads, 2, "Threads of the end-to-end throughput run (the steps on tensors in memory use one).");
 ABSL_FLAG(int, steps, 6, "Timed steps of each throughput run.");
+ABSL_FLAG(int, spread, 0,
+          "Run the throughput part this many times (at least 2): print each ratio's mean and spread and the tolerance "
+          "they give; with --update, write those (the ratios with a relative tolerance).");
 ABSL_FLAG(std::string, work_dir, "",
           "Where the smoke tier's records and checkpoints go (default: a temporary "
           "folder, removed afterwards).");
@@ -104,7 +112,9 @@ constexpr char kHeader[] =
     "# repeatable on one machine with fixed threads, so the tolerances cover other machines.\n"
     "# throughput/<ratio>: ratios of figures measured in the same run\n"
     "# (benchmarks/figures.h), each figure the faster of two interleaved runs; never absolute times.\n"
-    "# Written by `bazel run //benchmarks:regression -- --update`; edit tolerances by hand.\n";
+    "# Their values and tolerances come from repeated runs on throughput_cpu (--spread=5: each note\n"
+    "# says the spread); on another CPU they are judged within other_cpu_relative_tolerance only.\n"
+    "# Written by `bazel run //benchmarks:regression -- [--skip_accuracy --spread=5] --update`.\n";
 
 std::string ExpectationsPath() {
   const std::string flag = absl::GetFlag(FLAGS_expectations);
@@ -206,6 +216,32 @@ absl::Status RunThroughput(const std::string& argv0, Measurements* measured) {
   return absl::OkStatus();
 }
 
+// Each ratio's mean and spread over the repeated throughput runs, and the tolerance they give.
+std::string SpreadTable(const std::map<std::string, Spread>& spreads) {
+  MarkdownTable table({"ratio", "runs", "mean", "sd", "max deviation", "tolerance from the spread (rule: regression.h)"});
+  for (const auto& [key, s] : spreads) {
+    const double tolerance = RelativeToleranceFromSpread(s);
+    table.AddRow({key, absl::StrCat(s.runs), absl::StrFormat("%.4g", s.mean),
+                  absl::StrFormat("%.1f%%", s.mean != 0 ? 100 * s.sd / std::abs(s.mean) : 0),
+                  absl::StrFormat("%.1f%%", s.mean != 0 ? 100 * s.max_dev / std::abs(s.mean) : 0),
+                  absl::StrFormat("%.0f%%%s", 100 * tolerance, tolerance >= 0.2 ? " (cannot catch a 25% slowdown)" : "")});
+  }
+  return table.RenderText();
+}
+
+// This CPU as the expectations name it: "model (isa)".
+std::string ThisCpu() {
+  const json machine = ProbeMachine();
+  return absl::StrCat(machine.value("cpu", std::string("an unknown CPU")), " (", machine.value("isa", std::string()),
+                      ")");
+}
+
+// The machine and day the spreads were measured on, for the expectations' notes.
+std::string MeasuredOn() {
+  const json machine = ProbeMachine();
+  return absl::StrCat(machine.value("logical_cores", 0), " cores, ", machine.value("date_utc", std::string("")));
+}
+
 int Main(const std::string& argv0) {
   const std::string path = ExpectationsPath();
   absl::StatusOr<bench::RegressionExpectations> expected = LoadExpectations(path);
@@ -215,6 +251,14 @@ int Main(const std::string& argv0) {
       return 1;
     }
     expected = bench::RegressionExpectations();  // --update creates the file
+  }
+  const std::string cpu = ThisCpu();
+  const bench::RegressionExpectations judged_by = ForCpu(*expected, cpu);
+  if (!absl::GetFlag(FLAGS_skip_throughput) && expected->has_throughput_cpu() && expected->throughput_cpu() != cpu) {
+    std::cout << "regression: the throughput expectations were measured on " << expected->throughput_cpu()
+              << "; this is " << cpu << ": its ratios are judged within +-"
+              << 100 * expected->other_cpu_relative_tolerance()
+              << "% only. On this CPU, `regression --skip_accuracy --spread=5 --update` measures them.\n";
   }
   Measurements measured;
   std::set<std::string> sources;
@@ -228,11 +272,24 @@ int Main(const std::string& argv0) {
     std::error_code ec;
     if (temporary) fs::remove_all(dir, ec);
   }
+  std::map<std::string, Spread> spreads;
   if (!absl::GetFlag(FLAGS_skip_throughput)) {
     sources.insert("throughput");
-    if (absl::Status s = RunThroughput(argv0, &measured); !s.ok()) errors.push_back(std::string(s.message()));
+    const int rounds = std::max(1, absl::GetFlag(FLAGS_spread));
+    std::map<std::string, std::vector<double>> values;
+    for (int round = 0; round < rounds && errors.empty(); ++round) {
+      if (rounds > 1) std::cout << "regression: throughput, run " << round + 1 << " of " << rounds << std::endl;
+      Measurements one;
+      if (absl::Status s = RunThroughput(argv0, &one); !s.ok()) errors.push_back(std::string(s.message()));
+      for (const auto& [key, value] : one) values[key].push_back(value);
+    }
+    for (const auto& [key, list] : values) {
+      spreads[key] = MeasureSpread(list);
+      measured[key] = spreads[key].mean;
+    }
+    if (rounds > 1) std::cout << "\n" << SpreadTable(spreads);
   }
-  const std::vector<CheckOutcome> outcomes = Compare(*expected, measured, sources);
+  const std::vector<CheckOutcome> outcomes = Compare(judged_by, measured, sources);
   std::cout << "\nregression: against " << path << "\n" << RenderTable(outcomes);
   for (const std::string& e : errors) std::cerr << "regression: error: " << e << "\n";
   if (absl::GetFlag(FLAGS_update)) {
@@ -240,7 +297,11 @@ int Main(const std::string& argv0) {
       std::cerr << "regression: not updating " << path << ": a part failed to run\n";
       return 1;
     }
-    const bench::RegressionExpectations updated = UpdatedExpectations(*expected, measured, sources, TemplateFor);
+    bench::RegressionExpectations updated = UpdatedExpectations(*expected, measured, sources, TemplateFor);
+    if (absl::GetFlag(FLAGS_spread) > 1) {
+      ApplySpreads(spreads, MeasuredOn(), &updated);
+      updated.set_throughput_cpu(cpu);
+    }
     if (absl::Status s = WriteExpectations(path, updated, kHeader); !s.ok()) {
       std::cerr << "regression: error: " << s.message() << "\n";
       return 1;
@@ -258,7 +319,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Runs the smoke tier of the reproduction harness and a short throughput run, and compares them with\n"
       "configs/regression/smoke.pbtxt: exits 1 on a regression beyond tolerance.\n"
-      "Usage: regression [--update] [--skip_accuracy] [--skip_throughput] [--threads=N] [--steps=N]");
+      "Usage: regression [--update] [--skip_accuracy] [--skip_throughput] [--spread=N] [--threads=N] [--steps=N]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::cerr << "regression: error: unexpected argument '" << rest[1] << "'\n";

@@ -1,5 +1,6 @@
 #include "benchmarks/regression.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -271,6 +272,73 @@ TEST(RegressionTest, FilesRoundTripAndBadFilesNameTheProblem) {
   std::ofstream(bad, std::ios::trunc) << "check { key: \"smoke/x\" value: 1 tolerance: -1 }\n";
   EXPECT_FALSE(LoadExpectations(bad).ok());
   EXPECT_EQ(LoadExpectations(dir + "/nothing.pbtxt").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(RegressionTest, TolerancesComeFromTheMeasuredSpread) {
+  const Spread s = MeasureSpread({10.0, 10.4, 9.8, 9.8});
+  EXPECT_EQ(s.runs, 4);
+  EXPECT_NEAR(s.mean, 10.0, 1e-12);
+  EXPECT_NEAR(s.sd, std::sqrt((0.0 + 0.16 + 0.04 + 0.04) / 3), 1e-12);
+  EXPECT_NEAR(s.max_dev, 0.4, 1e-12);
+  // 4 sd = 1.13 (11.3%) beats 1.5 x 0.4 (6%): rounded up to 12%.
+  EXPECT_NEAR(RelativeToleranceFromSpread(s), 0.12, 1e-12);
+  EXPECT_NEAR(RelativeToleranceFromSpread(MeasureSpread({5.0, 5.0})), 0.10, 1e-12);  // the floor
+
+  RegressionExpectations e = Parse(R"pb(
+    check { key: "throughput/r" value: 7 relative_tolerance: 0.5 better: HIGHER note: "a ratio" }
+    check { key: "throughput/wait" value: 0.01 tolerance: 0.04 better: LOWER }
+  )pb");
+  ApplySpreads({{"throughput/r", s}, {"throughput/wait", MeasureSpread({0.0, 0.02})}}, "cpu X, 2026-12-03", &e);
+  EXPECT_NEAR(e.check(0).value(), 10.0, 1e-12);
+  EXPECT_NEAR(e.check(0).relative_tolerance(), 0.12, 1e-12);
+  EXPECT_EQ(e.check(0).note(), "a ratio [spread: 4 runs on cpu X, 2026-12-03, sd 2.8%, max deviation 4.0% of the mean]");
+  ApplySpreads({{"throughput/r", s}}, "again", &e);  // a second update replaces the bracket
+  EXPECT_EQ(e.check(0).note(), "a ratio [spread: 4 runs on again, sd 2.8%, max deviation 4.0% of the mean]");
+  EXPECT_NEAR(e.check(1).value(), 0.01, 1e-12);  // an absolute bound stays as it is
+  EXPECT_NEAR(e.check(1).tolerance(), 0.04, 1e-12);
+}
+
+TEST(RegressionTest, OnAnotherCpuThroughputIsJudgedLoosely) {
+  const RegressionExpectations e = Parse(R"pb(
+    check { key: "throughput/r" value: 10 relative_tolerance: 0.06 better: HIGHER }
+    check { key: "throughput/wait" value: 0.01 tolerance: 0.04 better: LOWER }
+    check { key: "smoke/m/loss" value: 5 relative_tolerance: 0.03 better: NEITHER }
+    throughput_cpu: "cpu A (avx2)"
+  )pb");
+  EXPECT_NEAR(ForCpu(e, "cpu A (avx2)").check(0).relative_tolerance(), 0.06, 1e-12);
+  const RegressionExpectations other = ForCpu(e, "cpu B (avx512f)");
+  EXPECT_NEAR(other.check(0).relative_tolerance(), 0.5, 1e-12);  // the default
+  EXPECT_NEAR(other.check(1).tolerance(), 0.04, 1e-12);           // absolute bounds stay
+  EXPECT_NEAR(other.check(2).relative_tolerance(), 0.03, 1e-12);  // accuracy checks stay
+  EXPECT_EQ(Judge(other.check(0), 8.0).verdict, CheckVerdict::kPass);
+  EXPECT_EQ(Judge(e.check(0), 8.0).verdict, CheckVerdict::kRegressed);
+}
+
+// The committed expectations catch a planted 25% slowdown of the data path or of the MoCo step:
+// at the committed values every ratio passes; with the data path's or the step's time x 1.25
+// (per-second ratios / 1.25, time ratios x 1.25) the ratio it moves is REGRESSED.
+TEST(RegressionTest, TheCommittedTolerancesCatchAPlanted25PercentSlowdown) {
+  absl::StatusOr<RegressionExpectations> committed = LoadExpectations("configs/regression/smoke.pbtxt");
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  Measurements healthy;
+  for (const RegressionCheck& c : committed->check()) {
+    if (KeySource(c.key()) == "throughput") healthy[c.key()] = c.value();
+  }
+  ASSERT_TRUE(Passed(Compare(*committed, healthy, {"throughput"})));
+  // Which ratio a 25% slower part moves, and how.
+  const std::vector<std::pair<std::string, double>> planted = {
+      {"throughput/decode_augment_over_torchvision", 1 / 1.25},     // the data path (ours) 25% slower
+      {"throughput/moco_memory_over_python_memory_cpu", 1 / 1.25},  // the whole step (ours) 25% slower
+      {"throughput/moco_over_supervised_cpu_time", 1.25},           // MoCo's own part 25% slower
+  };
+  for (const auto& [key, factor] : planted) {
+    ASSERT_TRUE(healthy.count(key)) << key << " is not in the committed expectations";
+    Measurements slow = healthy;
+    slow[key] *= factor;
+    std::map<std::string, CheckVerdict> verdicts;
+    for (const CheckOutcome& o : Compare(*committed, slow, {"throughput"})) verdicts[o.key] = o.verdict;
+    EXPECT_EQ(verdicts[key], CheckVerdict::kRegressed) << key << " x " << factor << " passes its tolerance";
+  }
 }
 
 }  // namespace

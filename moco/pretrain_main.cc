@@ -18,6 +18,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "configs/config.h"
 #include "moco/common/paths.h"
 #include "configs/record.h"
@@ -61,11 +62,12 @@ void PrintSummary(const moco::ExperimentConfig& config, const moco::TrainResult&
   absl::StatusOr<std::vector<moco::EpochMetrics>> epochs =
       moco::ReadEpochMetrics((std::filesystem::path(output_dir) / "metrics.jsonl").string());
   if (epochs.ok()) {
-    std::string line;
+    std::vector<std::string> points;
+    if (result.random_init_knn >= 0) points.push_back(absl::StrFormat("init %.1f", result.random_init_knn));
     for (const moco::EpochMetrics& e : *epochs) {
-      if (e.knn_top1 >= 0) absl::StrAppendFormat(&line, " %d: %.1f", e.epoch, e.knn_top1);
+      if (e.knn_top1 >= 0) points.push_back(absl::StrFormat("%d: %.1f", e.epoch, e.knn_top1));
     }
-    if (!line.empty()) std::cout << "  kNN by epoch:" << line << "\n";
+    if (points.size() > 1) std::cout << "  kNN by epoch (%): " << absl::StrJoin(points, ", ") << "\n";
   }
   std::cout << "  outputs in " << output_dir << ":\n"
             << "    checkpoint.pt record.json metrics.jsonl curves.png (loss and kNN by epoch) events.out.tfevents.*\n"

@@ -73,6 +73,12 @@ absl::StatusOr<DistributedEnv> DistributedEnvFromVariables(
   MOCO_ASSIGN_OR_RETURN(env.local_rank, ParseInt("LOCAL_RANK", variables.at("LOCAL_RANK")));
   MOCO_ASSIGN_OR_RETURN(env.master_port, ParseInt("MASTER_PORT", variables.at("MASTER_PORT")));
   env.master_addr = variables.at("MASTER_ADDR");
+  if (const auto it = variables.find("TORCHELASTIC_USE_AGENT_STORE"); it != variables.end()) {
+    env.use_agent_store = it->second == "True";  // Python's str(True), as torchrun writes it
+  }
+  if (const auto it = variables.find("TORCHELASTIC_RESTART_COUNT"); it != variables.end() && !it->second.empty()) {
+    MOCO_ASSIGN_OR_RETURN(env.restart_count, ParseInt("TORCHELASTIC_RESTART_COUNT", it->second));
+  }
   MOCO_RETURN_IF_ERROR(ValidateDistributedEnv(env));
   return env;
 }
@@ -80,6 +86,9 @@ absl::StatusOr<DistributedEnv> DistributedEnvFromVariables(
 absl::StatusOr<DistributedEnv> DistributedEnvFromEnvironment() {
   std::map<std::string, std::string> variables;
   for (const char* name : kVariables) {
+    if (const char* value = std::getenv(name)) variables[name] = value;
+  }
+  for (const char* name : {"TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT"}) {
     if (const char* value = std::getenv(name)) variables[name] = value;
   }
   return DistributedEnvFromVariables(variables);

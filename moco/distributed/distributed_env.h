@@ -27,9 +27,15 @@ struct DistributedEnv {
   std::string master_addr = "127.0.0.1";
   // TCP port of the rendezvous store, in [1, 65535]. 29500 is torchrun's default.
   int master_port = 29500;
+  // torchrun's elastic agent: TORCHELASTIC_USE_AGENT_STORE=True means the agent already serves
+  // the store at MASTER_ADDR:MASTER_PORT (every rank is a client), and the store outlives a
+  // restart of the workers, so each attempt (TORCHELASTIC_RESTART_COUNT) keeps its keys apart.
+  bool use_agent_store = false;
+  int restart_count = 0;
 };
 
-// Reads the five variables. None set (or all empty): a single process. Some but not all set,
+// Reads the five variables (and torchrun's optional TORCHELASTIC_USE_AGENT_STORE and
+// TORCHELASTIC_RESTART_COUNT). None of the five set (or all empty): a single process. Some but not all set,
 // a value that is not an integer, or one out of range: InvalidArgument naming the variable
 // and its value.
 absl::StatusOr<DistributedEnv> DistributedEnvFromEnvironment();

@@ -45,6 +45,25 @@ TEST(DistributedEnvTest, ParsesTheTorchrunContract) {
   EXPECT_EQ(env->master_port, 29501);
 }
 
+TEST(DistributedEnvTest, ReadsTorchrunsAgentStoreAndRestartCount) {
+  auto variables = TorchrunVariables();
+  absl::StatusOr<DistributedEnv> env = DistributedEnvFromVariables(variables);
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_FALSE(env->use_agent_store);  // the built-in launcher and plain torchrun contracts
+  EXPECT_EQ(env->restart_count, 0);
+  variables["TORCHELASTIC_USE_AGENT_STORE"] = "True";
+  variables["TORCHELASTIC_RESTART_COUNT"] = "2";
+  env = DistributedEnvFromVariables(variables);
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_TRUE(env->use_agent_store);
+  EXPECT_EQ(env->restart_count, 2);
+  variables["TORCHELASTIC_USE_AGENT_STORE"] = "False";
+  variables["TORCHELASTIC_RESTART_COUNT"] = "two";
+  env = DistributedEnvFromVariables(variables);
+  EXPECT_FALSE(env.ok());
+  EXPECT_NE(env.status().message().find("TORCHELASTIC_RESTART_COUNT"), std::string::npos) << env.status();
+}
+
 TEST(DistributedEnvTest, ReadsTheProcessEnvironment) {
   for (const auto& [name, value] : TorchrunVariables()) setenv(name.c_str(), value.c_str(), 1);
   absl::StatusOr<DistributedEnv> env = DistributedEnvFromEnvironment();

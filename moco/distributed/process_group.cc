@@ -168,23 +168,27 @@ absl::Status WaitForStoreListener(const DistributedEnv& env, absl::Duration time
   }
 }
 
-// Rank 0 serves the store; every rank, rank 0 included, connects to it as a client.
-// waitWorkers is off: WaitForEveryRank does that wait so that its error can say how many
-// processes are missing, on every rank rather than on rank 0 only.
+// Rank 0 serves the store, unless torchrun's agent already does; every rank, rank 0 included,
+// connects to it as a client. The agent's store lives across restarts of the workers, so its
+// keys are prefixed with the attempt. waitWorkers is off: WaitForEveryRank does that wait so
+// that its error can say how many processes are missing, on every rank rather than on rank 0.
 absl::StatusOr<c10::intrusive_ptr<c10d::Store>> ConnectStore(const DistributedEnv& env,
                                                              absl::Duration timeout,
                                                              absl::Time deadline) {
-  if (env.rank != 0) MOCO_RETURN_IF_ERROR(WaitForStoreListener(env, timeout, deadline));
+  const bool serve = env.rank == 0 && !env.use_agent_store;
+  if (!serve) MOCO_RETURN_IF_ERROR(WaitForStoreListener(env, timeout, deadline));
   c10d::TCPStoreOptions options;
   options.port = static_cast<std::uint16_t>(env.master_port);
-  options.isServer = env.rank == 0;
+  options.isServer = serve;
   options.numWorkers = static_cast<std::size_t>(env.world_size);
   options.waitWorkers = false;
   options.timeout = absl::ToChronoMilliseconds(timeout);
   const absl::Time start = absl::Now();
   try {
+    c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+    if (!env.use_agent_store) return store;
     return c10::intrusive_ptr<c10d::Store>(
-        c10::make_intrusive<c10d::TCPStore>(env.master_addr, options));
+        c10::make_intrusive<c10d::PrefixStore>(absl::StrCat("moco/attempt_", env.restart_count), store));
   } catch (const std::exception& error) {
     const std::string context =
         env.rank == 0 ? absl::StrCat(RankOfWorld(env), " could not serve the rendezvous store at ",
