@@ -177,16 +177,7 @@ std::vector<Finding> LengthFindings(const config::TableConfig& table, const std:
   for (const config::Gap& gap : table.gaps()) {
     const std::string claim = absl::StrCat(gap.label(), ": the gap moves toward the paper's sign as training grows (",
                                            gap.finding(), ")");
-    std::map<double, const Cell*> a, b;
-    for (const Cell& c : cells) {
-      if (c.runs_done == 0 || c.runs_done != c.runs_planned || std::isnan(c.mean)) continue;
-      if (c.series_id == gap.a()) a[c.value] = &c;
-      if (c.series_id == gap.b()) b[c.value] = &c;
-    }
-    std::vector<std::pair<double, double>> gaps;  // (length, a - b)
-    for (const auto& [length, cell] : a) {
-      if (b.count(length)) gaps.emplace_back(length, cell->mean - b[length]->mean);
-    }
+    const std::vector<std::pair<double, double>> gaps = GapByValue(gap, cells);  // (length, a - b)
     if (gaps.size() < 2) {
       out.push_back(NotTested(claim, absl::StrCat(gaps.size(), " of the lengths have both runs done; two are needed")));
       continue;

@@ -144,7 +144,8 @@ const char* VerdictName(Verdict verdict) {
 
 std::string RenderReport(const config::TableConfig& table, const std::vector<PlannedRun>& runs,
                          const std::vector<Cell>& cells, const std::vector<Finding>& findings,
-                         const std::string& metric, const std::string& plot_file) {
+                         const std::string& metric, const std::string& plot_file,
+                         const std::string& gap_plot_file) {
   std::string md;
   const std::string tier = config::Tier_Name(table.tier());
   absl::StrAppend(&md, "# ", table.title(), " (", tier, " tier)\n\n");
@@ -225,6 +226,10 @@ std::string RenderReport(const config::TableConfig& table, const std::vector<Pla
   }
   if (!plot_file.empty()) {
     absl::StrAppend(&md, "\n## Plot (ours)\n\n![", table.title(), "](", plot_file, ")\n");
+  }
+  if (!gap_plot_file.empty()) {
+    absl::StrAppend(&md, "\n## The gaps against ", table.axis_label(), " (ours)\n\n![the gaps](", gap_plot_file,
+                    ")\n");
   }
   absl::StrAppend(&md, "\n## The paper's findings, checked on our runs\n\n");
   for (const Finding& f : findings) {
@@ -313,6 +318,64 @@ absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>
     script << "set xtics (";
     for (size_t i = 0; i < categories.size(); ++i) script << (i ? ", " : "") << GnuplotString(Value(categories[i])) << " " << i;
     script << ")\nset xrange [-0.5:" << categories.size() - 0.5 << "]\n";
+  }
+  script << "plot " << absl::StrJoin(plots, ", ") << "\n";
+  absl::Status drawn = RunGnuplot(script.str(), png_path);
+  std::error_code ec;
+  fs::remove(data_path, ec);
+  return drawn;
+}
+
+std::vector<std::pair<double, double>> GapByValue(const config::Gap& gap, const std::vector<Cell>& cells) {
+  std::map<double, double> a, b;
+  for (const Cell& c : cells) {
+    if (c.runs_done == 0 || c.runs_done != c.runs_planned || std::isnan(c.mean)) continue;
+    if (c.series_id == gap.a()) a[c.value] = c.mean;
+    if (c.series_id == gap.b()) b[c.value] = c.mean;
+  }
+  std::vector<std::pair<double, double>> out;
+  for (const auto& [value, mean] : a) {
+    if (b.count(value)) out.emplace_back(value, mean - b[value]);
+  }
+  return out;
+}
+
+absl::Status WriteGapPlot(const config::TableConfig& table, const std::vector<Cell>& cells, const std::string& metric,
+                          const std::string& png_path) {
+  const std::string data_path = png_path + ".dat";
+  std::string data;
+  std::vector<std::string> plots;
+  std::vector<double> values;
+  int block = 0;
+  for (const config::Gap& gap : table.gaps()) {
+    const std::vector<std::pair<double, double>> points = GapByValue(gap, cells);
+    if (points.size() < 2) continue;
+    for (const auto& [value, g] : points) {
+      absl::StrAppendFormat(&data, "%.8g %.4f\n", value, g);
+      values.push_back(value);
+    }
+    data += "\n\n";
+    plots.push_back(absl::StrFormat("%s index %d using 1:2 with linespoints linewidth 2 pointtype 7 title %s",
+                                    GnuplotString(data_path), block++,
+                                    GnuplotString(absl::StrCat(gap.label(), " (paper: ",
+                                                               gap.paper_sign() > 0   ? "above 0"
+                                                               : gap.paper_sign() < 0 ? "below 0"
+                                                                                      : "near 0",
+                                                               ")"))));
+  }
+  if (plots.empty()) return absl::FailedPreconditionError("no gap has two lengths done yet");
+  std::sort(values.begin(), values.end());
+  std::ofstream(data_path) << data;
+  std::ostringstream script;
+  script << "set terminal pngcairo noenhanced size 900,560 font 'sans,11'\n"
+         << "set output " << GnuplotString(png_path) << "\n"
+         << "set title " << GnuplotString(absl::StrCat("Gaps, a - b (ours, ", config::Tier_Name(table.tier()), " tier)"))
+         << "\n"
+         << "set xlabel " << GnuplotString(table.axis_label()) << "\n"
+         << "set ylabel " << GnuplotString(absl::StrCat(metric, " difference (points)")) << "\n"
+         << "set grid\nset key outside bottom center vertical\nset xzeroaxis linewidth 2\n";
+  if (table.log_axis()) {
+    script << "set logscale x 2\nset xrange [" << values.front() / 1.5 << ":" << values.back() * 1.5 << "]\n";
   }
   script << "plot " << absl::StrJoin(plots, ", ") << "\n";
   absl::Status drawn = RunGnuplot(script.str(), png_path);

@@ -11,6 +11,7 @@
 #define MOCO_BENCHMARKS_HARNESS_REPORT_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -70,7 +71,12 @@ std::vector<Finding> CheckFindings(const config::TableConfig& table, const std::
 // with provenance.
 std::string RenderReport(const config::TableConfig& table, const std::vector<PlannedRun>& runs,
                          const std::vector<Cell>& cells, const std::vector<Finding>& findings,
-                         const std::string& metric, const std::string& plot_file);
+                         const std::string& metric, const std::string& plot_file,
+                         const std::string& gap_plot_file = "");
+
+// One of a table's gaps (the training-length table's): (axis value, mean of a - mean of b) at
+// each axis value where every planned run of both series is done, in axis order.
+std::vector<std::pair<double, double>> GapByValue(const config::Gap& gap, const std::vector<Cell>& cells);
 
 // The labelled values of a log axis, largest first: of values within 5% of each other only the
 // largest (end-to-end's K = 255 beside MoCo's 256), so that labels do not print over each other.
@@ -80,6 +86,11 @@ std::vector<double> LogAxisTicks(std::vector<double> values);
 // (Debian's gnuplot-nox, installed by tools/setup.sh); log scale when the table says so.
 absl::Status WritePlot(const config::TableConfig& table, const std::vector<Cell>& cells, const std::string& metric,
                        const std::string& png_path);
+
+// A PNG of each of the table's gaps (GapByValue) against the axis, with a line at 0; an error
+// when the table has no gaps or none has two points.
+absl::Status WriteGapPlot(const config::TableConfig& table, const std::vector<Cell>& cells, const std::string& metric,
+                          const std::string& png_path);
 
 }  // namespace moco
 

@@ -13,6 +13,8 @@ namespace moco {
 namespace {
 
 using testing::HasSubstr;
+using testing::ElementsAre;
+using testing::Pair;
 
 // A done run of `mechanism` at axis value `value` with the given final numbers.
 PlannedRun Done(const std::string& series, const std::string& mechanism, double value, uint64_t seed, double knn,
@@ -192,6 +194,10 @@ TEST(FindingsTest, LengthGapsMoveTowardThePapersSign) {
   EXPECT_THAT(Find(findings, "K 4096 - K 256").evidence, HasSubstr("does not have yet"));
   EXPECT_EQ(Find(findings, "e2e - MoCo").verdict, Verdict::kDoesNotHold);
   EXPECT_EQ(Find(findings, "no shuffle - shuffle").verdict, Verdict::kDoesNotHold);
+  // What the gap plot draws: the e2e gap only where both runs are done.
+  const std::vector<Cell> cells = Aggregate(runs, "knn_top1");
+  EXPECT_THAT(GapByValue(*track, cells), ElementsAre(Pair(4.0, 6.0), Pair(16.0, 6.5)));
+  EXPECT_THAT(GapByValue(*up, cells), ElementsAre(Pair(4.0, -10.0), Pair(16.0, -5.0), Pair(64.0, -2.0)));
   // With one length done the gap cannot be followed.
   runs = {Done("k256", "moco", 4, 0, 40), Done("k4096", "moco", 4, 0, 30)};
   findings = CheckFindings(table, Aggregate(runs, "knn_top1"));

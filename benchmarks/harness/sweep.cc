@@ -83,7 +83,16 @@ absl::Status WriteReport(const TableJob& job, const std::string& metric) {
   const std::string png = absl::StrCat(job.table_name, ".png");
   const absl::Status plotted = WritePlot(job.table, cells, metric, (fs::path(job.report_dir) / png).string());
   if (!plotted.ok()) std::cerr << "reproduce: no plot: " << plotted.message() << "\n";
-  const std::string md = RenderReport(job.table, runs, cells, findings, metric, plotted.ok() ? png : "");
+  std::string gap_png;
+  if (job.table.gaps_size() > 0) {
+    gap_png = absl::StrCat(job.table_name, "_gaps.png");
+    const absl::Status gaps = WriteGapPlot(job.table, cells, metric, (fs::path(job.report_dir) / gap_png).string());
+    if (!gaps.ok()) {
+      std::cerr << "reproduce: no gap plot: " << gaps.message() << "\n";
+      gap_png.clear();
+    }
+  }
+  const std::string md = RenderReport(job.table, runs, cells, findings, metric, plotted.ok() ? png : "", gap_png);
   const std::string md_path = (fs::path(job.report_dir) / (job.table_name + ".md")).string();
   MOCO_RETURN_IF_ERROR(WriteFileAtomic(md_path, md));
   std::cout << "reproduce: wrote " << md_path << "\n";
