@@ -157,7 +157,8 @@ std::string RenderTable(const std::vector<CheckOutcome>& outcomes) {
 RegressionExpectations UpdatedExpectations(const RegressionExpectations& old, const Measurements& measured,
                                            const std::set<std::string>& sources_run,
                                            const std::function<RegressionCheck(const std::string& key)>& template_for) {
-  RegressionExpectations updated;
+  RegressionExpectations updated = old;  // keeps the CPU the throughput values were measured on
+  updated.clear_check();
   std::set<std::string> seen;
   for (const RegressionCheck& check : old.check()) {
     seen.insert(check.key());

@@ -247,6 +247,12 @@ TEST(RegressionTest, UpdateTakesMeasuredValuesAndKeepsTolerances) {
                           [](const std::string&) { return RegressionCheck(); });
   EXPECT_EQ(partial.check(0).key(), "smoke/moco_queue-256-s0/knn_top1");
   EXPECT_DOUBLE_EQ(partial.check(0).value(), 40.0);
+  // The file's other fields (the CPU the throughput was measured on) survive an update.
+  RegressionExpectations named = expected;
+  named.set_throughput_cpu("cpu A (avx2)");
+  EXPECT_EQ(UpdatedExpectations(named, m, {"smoke"}, [](const std::string&) { return RegressionCheck(); })
+                .throughput_cpu(),
+            "cpu A (avx2)");
 }
 
 TEST(RegressionTest, FilesRoundTripAndBadFilesNameTheProblem) {
