@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
@@ -240,10 +241,11 @@ absl::Status TorchrunCheck(const std::string& program, const std::string& work, 
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t length = sizeof(address);
-    bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
+    const bool bound = probe >= 0 && bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+                       getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+    if (probe >= 0) close(probe);
+    if (!bound) return absl::UnavailableError(absl::StrCat("no free port for torchrun's store: ", std::strerror(errno)));
     const int port = ntohs(address.sin_port);
-    close(probe);
     const std::vector<std::string> argv = {torchrun, "--no-python", "--nproc_per_node=2", "--max-restarts=3",
                                            "--master-addr=127.0.0.1", absl::StrCat("--master-port=", port), program,
                                            "--config=" + config, "--output_dir=" + dir};
