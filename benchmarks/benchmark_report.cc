@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "benchmarks/harness/markdown.h"
 #include "configs/record.h"
+#include "moco/common/cpu_info.h"
 
 namespace moco {
 namespace {
@@ -73,14 +74,9 @@ std::string RatioText(const Ratio& r) {
 
 json ProbeMachine() {
   json m;
-  std::istringstream cpuinfo(ReadText("/proc/cpuinfo"));
+  const CpuInfo& cpu = ThisCpu();
+  m["cpu"] = cpu.model;
   std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      m["cpu"] = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
   std::istringstream meminfo(ReadText("/proc/meminfo"));
   while (std::getline(meminfo, line)) {
     if (line.rfind("MemTotal:", 0) == 0) {
@@ -88,14 +84,9 @@ json ProbeMachine() {
       break;
     }
   }
-  std::istringstream flags(ReadText("/proc/cpuinfo"));
   std::vector<std::string> isa;
-  while (std::getline(flags, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    for (const char* f : {"avx2", "avx512f", "avx512_bf16", "amx_tile"}) {
-      if (line.find(absl::StrCat(" ", f)) != std::string::npos) isa.push_back(f);
-    }
-    break;
+  for (const char* f : {"avx2", "avx512f", "avx512_bf16", "amx_tile"}) {
+    if (cpu.Has(f)) isa.push_back(f);
   }
   m["isa"] = absl::StrJoin(isa, " ");
   m["logical_cores"] = std::thread::hardware_concurrency();
@@ -184,8 +175,8 @@ std::string RenderBenchmarksMarkdown(const json& doc) {
   absl::StrAppend(&md, "\nHow each ratio is formed:\n\n");
   for (const Ratio& r : TargetRatios(outputs)) absl::StrAppend(&md, "- `", r.key, "`: ", r.how, ".\n");
 
-  MarkdownTable ours({"case", "batch", "size", "channels_last", "images/s", "images/s (median step)", "data wait",
-                      "peak RSS (MiB)"});
+  MarkdownTable ours({"case", "batch", "size", "channels_last", "precision", "images/s", "images/s (median step)",
+                      "data wait", "peak RSS (MiB)"});
   if (t.contains("cases")) {
     for (const json& c : t["cases"]) {
       if (c.contains("error")) {
@@ -193,7 +184,8 @@ std::string RenderBenchmarksMarkdown(const json& doc) {
         continue;
       }
       ours.AddRow({c.value("case", "?"), absl::StrCat(c.value("batch", 0)), absl::StrCat(c.value("image_size", 0)),
-                   c.value("channels_last", false) ? "yes" : "no", Num(c, "images_per_second"),
+                   c.value("channels_last", false) ? "yes" : "no", c.value("precision", std::string("fp32")),
+                   Num(c, "images_per_second"),
                    Num(c, "images_per_second_median_step"), Percent(c, "data_wait_fraction"),
                    Num(c, "peak_rss_mib", "%.0f")});
     }
@@ -209,10 +201,12 @@ std::string RenderBenchmarksMarkdown(const json& doc) {
       "wait* is the share of step time spent waiting for the next batch. *r18*: the CPU tier's model "
       "(`configs/cpu/moco_cifar10.pbtxt`: CIFAR ResNet-18 width x0.25 = 16, BN split over 8, K = 4096, 32 px). "
       "*r50*: the paper's ResNet-50 at 224 px (`configs/paper/moco_v1_r50_imagenet.pbtxt`, K = 65536) at a "
-      "small batch. Peak RSS: `getrusage` of the case's own process.\n");
+      "small batch. */bf16*: `run.precision: BF16`, bf16 autocast of the encoders (convolutions and matrix "
+      "products in bfloat16; weights, BN statistics, queue, logits and loss in float32), run only where the CPU "
+      "has native bf16 (avx512_bf16 or amx_bf16). Peak RSS: `getrusage` of the case's own process.\n");
 
-  MarkdownTable python({"mode", "workers", "channels_last", "images/s", "images/s (median step)", "data wait",
-                        "peak RSS (MiB)", "workers' peak RSS (MiB)"});
+  MarkdownTable python({"mode", "workers", "channels_last", "precision", "images/s", "images/s (median step)",
+                        "data wait", "peak RSS (MiB)", "workers' peak RSS (MiB)"});
   for (const json& run : doc["python"]) {
     if (run.contains("error")) {
       python.AddRow({run.value("mode", "?"), absl::StrCat("failed: ", run.value("error", ""))});
@@ -220,7 +214,8 @@ std::string RenderBenchmarksMarkdown(const json& doc) {
     }
     const bool aug = run.value("mode", "") == "augment";
     python.AddRow({run.value("mode", "?"), aug ? "-" : std::to_string(run.value("workers", 0)),
-                   aug ? "-" : (run.value("channels_last", false) ? "yes" : "no"), Num(run, "images_per_second"),
+                   aug ? "-" : (run.value("channels_last", false) ? "yes" : "no"),
+                   aug ? "-" : run.value("precision", std::string("fp32")), Num(run, "images_per_second"),
                    Num(run, "images_per_second_median_step"), Percent(run, "data_wait_fraction"),
                    Num(run, "peak_rss_mib", "%.0f"), Num(run, "peak_rss_workers_mib", "%.0f")});
   }
@@ -238,7 +233,8 @@ std::string RenderBenchmarksMarkdown(const json& doc) {
       "flip, ColorJitter(0.4, 0.4, 0.4, 0.1) p = 0.8, grayscale p = 0.2, ToTensor, Normalize), shuffled, with "
       "0, 1 or 2 worker processes (which compete with the step for the same cores). *augment*: one core, PIL "
       "decode + two views per image, what one worker does (its images/s is the per-core figure set beside our "
-      "`BM_DecodeAugmentPair/cifar`).\n");
+      "`BM_DecodeAugmentPair/cifar`). *bf16*: the forward pass under `torch.autocast('cpu', "
+      "dtype=torch.bfloat16)`, the loss in float32.\n");
 
   MarkdownTable micro({"benchmark", "time per iteration", "rates"});
   for (const json& document : doc["micro"]) {

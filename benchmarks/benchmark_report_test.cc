@@ -49,11 +49,11 @@ TEST(BenchmarkReportTest, EveryTableIsThere) {
                             "| intra-op threads, ours and Python | 2 |\n\n## The targets"));
   EXPECT_THAT(md, HasSubstr("| figure | target | measured | met |\n| --- | --- | --- | --- |\n"));
   EXPECT_THAT(md, HasSubstr("| Share of our end-to-end MoCo step spent waiting for data | <= 5% | 1.2% | yes |"));
-  EXPECT_THAT(md, HasSubstr("| moco/memory/r18 | 64 | 32 | yes | 300.0 | 310.0 | - | 512 |\n"));
-  EXPECT_THAT(md, HasSubstr("| moco/dataset/r18 | 64 | 32 | yes | 290.0 | - | 1.2% | 600 |\n"));
-  EXPECT_THAT(md, HasSubstr("| moco/memory/r50 | failed: out of memory |  |  |  |  |  |  |\n"));
-  EXPECT_THAT(md, HasSubstr("| memory | 0 | yes | 250.0 | - | - | - | - |\n"));
-  EXPECT_THAT(md, HasSubstr("| augment | - | - | 500.0 | - | - | - | - |\n"));
+  EXPECT_THAT(md, HasSubstr("| moco/memory/r18 | 64 | 32 | yes | fp32 | 300.0 | 310.0 | - | 512 |\n"));
+  EXPECT_THAT(md, HasSubstr("| moco/dataset/r18 | 64 | 32 | yes | fp32 | 290.0 | - | 1.2% | 600 |\n"));
+  EXPECT_THAT(md, HasSubstr("| moco/memory/r50 | failed: out of memory |  |  |  |  |  |  |  |\n"));
+  EXPECT_THAT(md, HasSubstr("| memory | 0 | yes | fp32 | 250.0 | - | - | - | - |\n"));
+  EXPECT_THAT(md, HasSubstr("| augment | - | - | - | 500.0 | - | - | - | - |\n"));
   EXPECT_THAT(md, HasSubstr("| BM_DecodeAugmentPair/cifar | 66 us | 15 k images/s |\n| BM_Quiet | 12 us |  |\n"));
   EXPECT_THAT(md, testing::Not(HasSubstr("BM_Mean")));  // aggregates are left out
   EXPECT_THAT(md, HasSubstr("```sh\nbazel-bin/benchmarks/throughput --cases=moco/memory/r18\n```"));

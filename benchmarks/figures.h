@@ -20,10 +20,12 @@
 
 namespace moco {
 
-// Case names of the throughput binary (mechanism/source/model[/nchw]) that the ratios use.
+// Case names of the throughput binary (mechanism/source/model[/nchw][/bf16]) that the ratios use.
 inline constexpr char kMocoMemoryCase[] = "moco/memory/r18";
 inline constexpr char kSupervisedMemoryCase[] = "supervised/memory/r18";
 inline constexpr char kMocoDatasetCase[] = "moco/dataset/r18";
+inline constexpr char kMocoMemoryBf16Case[] = "moco/memory/r18/bf16";
+inline constexpr char kMocoDatasetBf16Case[] = "moco/dataset/r18/bf16";
 // The micro-benchmark of decoding a CIFAR-10 JPEG and making its two views on one thread.
 inline constexpr char kDecodeAugmentBenchmark[] = "BM_DecodeAugmentPair/cifar";
 
@@ -38,15 +40,17 @@ struct BenchmarkOutputs {
 std::optional<double> ThroughputFigure(const nlohmann::json& throughput, const std::string& case_name,
                                        const std::string& field);
 
-// The Python runs of `mode` ("memory", "dataloader", "augment"), optionally only those with the
-// given channels_last setting.
+// The Python runs of `mode` ("memory", "dataloader", "augment") at `precision` ("fp32" or "bf16";
+// a run without the field ran fp32), optionally only those with the given channels_last setting.
 std::vector<nlohmann::json> PythonRuns(const nlohmann::json& python, const std::string& mode,
-                                       std::optional<bool> channels_last = std::nullopt);
+                                       std::optional<bool> channels_last = std::nullopt,
+                                       const std::string& precision = "fp32");
 
 // The Python run of `mode` with the highest images_per_second (nullopt when none ran): of repeated
 // runs, the one least slowed by other work.
 std::optional<nlohmann::json> BestPythonRun(const nlohmann::json& python, const std::string& mode,
-                                            std::optional<bool> channels_last = std::nullopt);
+                                            std::optional<bool> channels_last = std::nullopt,
+                                            const std::string& precision = "fp32");
 
 // The user counter `counter` (e.g. "images/s") of the first iteration entry named `name` in any of
 // the Google Benchmark documents.
@@ -65,7 +69,7 @@ struct Ratio {
 };
 
 // The ratios, in a fixed order:
-//   moco_dataset_over_python_best   ours end to end / the best Python DataLoader configuration   (>= 1.5)
+//   moco_dataset_over_python_best   ours end to end / the best Python DataLoader configuration   (>= 2)
 //   moco_memory_over_python_memory  ours / Python, tensors in memory, both channels_last
 //   decode_augment_over_torchvision decode + two views, ours / PIL + torchvision, one core each    (>= 10)
 //   moco_data_wait_fraction         the share of our end-to-end step spent waiting for data       (<= 0.05)
@@ -73,6 +77,9 @@ struct Ratio {
 //   moco_dataset_over_memory        ours end to end / ours with tensors in memory
 //   moco_over_supervised_cpu_time   as moco_over_supervised_step_time, per CPU second of each process
 //   moco_memory_over_python_memory_cpu  as moco_memory_over_python_memory, per CPU second
+//   moco_bf16_over_fp32_dataset     ours end to end, bf16 / fp32                                  (>= 1.6)
+//   moco_bf16_dataset_over_python_bf16_best  as moco_dataset_over_python_best, both in bf16       (>= 2)
+//   moco_bf16_memory_over_python_bf16_memory as moco_memory_over_python_memory, both in bf16
 std::vector<Ratio> TargetRatios(const BenchmarkOutputs& outputs);
 
 // "throughput/<key>" -> value for every ratio that could be computed.

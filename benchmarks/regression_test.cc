@@ -68,7 +68,37 @@ TEST(FiguresTest, RatiosAreComputedFromTheSameRun) {
   EXPECT_NEAR(*by_key.at("moco_data_wait_fraction").value, 0.012, 1e-12);
   EXPECT_NEAR(*by_key.at("moco_over_supervised_step_time").value, 1.35, 1e-9);
   EXPECT_NEAR(*by_key.at("moco_dataset_over_memory").value, 290.0 / 300.0, 1e-9);
-  for (const Ratio& r : ratios) EXPECT_TRUE(r.Met()) << r.key;
+  for (const Ratio& r : ratios) {
+    if (r.key.find("bf16") != std::string::npos) {
+      EXPECT_FALSE(r.value.has_value()) << r.key << ": no bf16 run here";
+      EXPECT_FALSE(r.target && r.Met()) << r.key << ": a target without a figure is not met";
+    } else {
+      EXPECT_TRUE(r.Met()) << r.key;
+    }
+  }
+}
+
+TEST(FiguresTest, Bf16RatiosCompareBf16WithBf16AndLeaveTheFp32OnesAlone) {
+  BenchmarkOutputs out = HealthyOutputs();
+  out.throughput["cases"].push_back(json::parse(R"({"case": "moco/memory/r18/bf16", "images_per_second": 510.0})"));
+  out.throughput["cases"].push_back(json::parse(R"({"case": "moco/dataset/r18/bf16", "images_per_second": 470.0})"));
+  out.python.push_back(json::parse(
+      R"({"mode": "memory", "channels_last": true, "precision": "bf16", "images_per_second": 425.0})"));
+  out.python.push_back(json::parse(
+      R"({"mode": "dataloader", "workers": 2, "channels_last": true, "precision": "bf16", "images_per_second": 240.0})"));
+  out.python.push_back(json::parse(
+      R"({"mode": "dataloader", "workers": 0, "channels_last": true, "precision": "bf16", "images_per_second": 200.0})"));
+  const Measurements m = ThroughputMeasurements(out);
+  EXPECT_NEAR(m.at("throughput/moco_bf16_over_fp32_dataset"), 470.0 / 290.0, 1e-12);
+  EXPECT_NEAR(m.at("throughput/moco_bf16_dataset_over_python_bf16_best"), 470.0 / 240.0, 1e-12);
+  EXPECT_NEAR(m.at("throughput/moco_bf16_memory_over_python_bf16_memory"), 510.0 / 425.0, 1e-12);
+  // The faster bf16 Python runs do not count as the fp32 peer.
+  EXPECT_NEAR(m.at("throughput/moco_dataset_over_python_best"), 290.0 / 145.0, 1e-12);
+  EXPECT_NEAR(m.at("throughput/moco_memory_over_python_memory"), 300.0 / 250.0, 1e-12);
+  std::map<std::string, bool> met;
+  for (const Ratio& r : TargetRatios(out)) met[r.key] = r.Met();
+  EXPECT_TRUE(met.at("moco_bf16_over_fp32_dataset"));                // 1.62 >= 1.6
+  EXPECT_FALSE(met.at("moco_bf16_dataset_over_python_bf16_best"));   // 1.96 < 2
 }
 
 TEST(FiguresTest, StepsInMemoryCompareByTheirMedianStep) {

@@ -28,6 +28,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "benchmarks/benchmark_report.h"
+#include "moco/common/cpu_info.h"
 #include "moco/common/subprocess.h"
 #include "moco/common/files.h"
 
@@ -44,6 +45,8 @@ ABSL_FLAG(int, r50_batch, 0, "Batch of the ResNet-50 224 px cases (0: 16, or 2 w
 ABSL_FLAG(double, micro_min_time, 0, "--benchmark_min_time of the micro-benchmarks (0: 0.5 s, or 0.01 with --quick).");
 ABSL_FLAG(bool, skip_python, false, "Leave out the Python reference (its figures and the ratios show as missing).");
 ABSL_FLAG(bool, skip_micro, false, "Leave out the micro-benchmarks.");
+ABSL_FLAG(bool, skip_bf16, false,
+          "Leave out the bf16 runs (ours and Python's), which run only where the CPU has native bf16.");
 ABSL_FLAG(std::string, from_json, "", "Render benchmarks.md from this benchmarks.json instead of running anything.");
 
 namespace moco {
@@ -57,6 +60,8 @@ constexpr char kR18Cases[] =
     "moco/memory/r18,moco/memory/r18/nchw,end_to_end/memory/r18,memory_bank/memory/r18,supervised/memory/r18,"
     "moco/dataset/r18,supervised/dataset/r18";
 constexpr char kR50Cases[] = "moco/memory/r50,supervised/memory/r50";
+// MoCo under bf16 autocast, where the CPU has native bf16 (HasNativeBf16), beside its fp32 cases.
+constexpr char kR18Bf16Cases[] = ",moco/memory/r18/bf16,moco/dataset/r18/bf16";
 
 std::string Quote(const std::string& arg) {
   if (arg.find_first_of(" '\"$") == std::string::npos) return arg;
@@ -140,6 +145,8 @@ int Main(const std::string& argv0) {
     doc["threads"] = threads;
     doc["batch"] = batch;
     doc["machine"] = ProbeMachine();
+    const bool bf16 = HasNativeBf16(ThisCpu()) && !absl::GetFlag(FLAGS_skip_bf16);
+    doc["bf16"] = bf16;
 
     // Ours: training throughput.
     doc["throughput"] = json::object();
@@ -148,7 +155,8 @@ int Main(const std::string& argv0) {
       runner.failures.push_back(std::string(throughput.status().message()));
     } else {
       const std::vector<std::string> common = {absl::StrCat("--threads=", threads), absl::StrCat("--warmup=", warmup)};
-      std::vector<std::string> r18 = {*throughput, absl::StrCat("--cases=", kR18Cases), absl::StrCat("--steps=", steps),
+      std::vector<std::string> r18 = {*throughput, absl::StrCat("--cases=", kR18Cases, bf16 ? kR18Bf16Cases : ""),
+                                      absl::StrCat("--steps=", steps),
                                       absl::StrCat("--batch=", batch)};
       if (quick) r18.push_back("--max_train_images=2048");
       r18.insert(r18.end(), common.begin(), common.end());
@@ -205,6 +213,12 @@ int Main(const std::string& argv0) {
             std::vector<std::string> argv = {"--mode=dataloader", absl::StrCat("--workers=", workers)};
             if (cl) argv.push_back("--channels_last");
             runs.push_back(argv);
+          }
+        }
+        if (bf16) {  // the same peer in bf16 autocast, channels_last as bf16 convolutions want
+          runs.push_back({"--mode=memory", "--channels_last", "--bf16"});
+          for (int workers : {0, 1, 2}) {
+            runs.push_back({"--mode=dataloader", absl::StrCat("--workers=", workers), "--channels_last", "--bf16"});
           }
         }
         for (auto& argv : runs) argv.insert(argv.end(), train.begin(), train.end());

@@ -24,26 +24,40 @@ expect '^\| LibTorch \(ours\) \| 2\.' 'the LibTorch version'
 expect '^\| PyTorch \(reference\) \| 2\.' 'the Python torch version'
 expect '^\| intra-op threads, ours and Python \| [0-9]+' 'the threads'
 # Every target, measured (a number, not "not measured").
-expect 'ours / the best PyTorch-Python configuration \| >= 1\.50x \| [0-9.]+x' 'end-to-end ours / best Python'
+expect 'ours / the best PyTorch-Python configuration \| >= 2\.00x \| [0-9.]+x' 'end-to-end ours / best Python'
 expect 'one core: ours / PIL \+ torchvision \| >= 10\.00x \| [0-9.]+x' 'decode + augmentation ours / torchvision'
 expect 'spent waiting for data \| <= 5% \| [0-9.]+%' 'the data-wait share'
 expect 'MoCo step time / supervised step time \| <= 1\.45x \| [0-9.]+x' 'MoCo step / supervised step'
 expect 'tensors in memory: ours / PyTorch-Python \| - \| [0-9.]+x' 'ours / Python in memory'
 # Ours: every mechanism, both sources, both models; images/s and peak RSS present.
-for c in moco/memory/r18 moco/memory/r18/nchw end_to_end/memory/r18 memory_bank/memory/r18 supervised/memory/r18 \
-         moco/dataset/r18 supervised/dataset/r18 moco/memory/r50 supervised/memory/r50; do
+cases="moco/memory/r18 moco/memory/r18/nchw end_to_end/memory/r18 memory_bank/memory/r18 supervised/memory/r18
+       moco/dataset/r18 supervised/dataset/r18 moco/memory/r50 supervised/memory/r50"
+# bf16: ours and Python's, where the CPU has native bf16 (as the report decides).
+bf16=no
+grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo && bf16=yes
+if [ "$bf16" = yes ]; then
+  cases="$cases moco/memory/r18/bf16 moco/dataset/r18/bf16"
+  expect 'ours in bf16 / ours in fp32 \| >= 1\.60x \| [0-9.]+x' 'ours bf16 / ours fp32'
+  expect 'both in bf16: ours / the best PyTorch-Python configuration \| >= 2\.00x \| [0-9.]+x' 'bf16 ours / Python'
+  expect '^\| memory \| 0 \| yes \| bf16 \| [0-9.]+ \|' 'Python memory, bf16'
+  for w in 0 1 2; do
+    expect "^\| dataloader \| $w \| yes \| bf16 \| [0-9.]+ \|" "Python dataloader workers=$w bf16"
+  done
+fi
+for c in $cases; do
   # images/s, then the median-step rate (memory cases only) and data wait (dataset cases only)
-  expect "^\| $c \| [0-9]+ \| [0-9]+ \| (yes|no) \| [0-9.]+ \| ([0-9.]+|-) \| [^|]+ \| [0-9]+ \|" "throughput case $c"
+  expect "^\| $c \| [0-9]+ \| [0-9]+ \| (yes|no) \| (fp32|bf16) \| [0-9.]+ \| ([0-9.]+|-) \| [^|]+ \| [0-9]+ \|" \
+    "throughput case $c"
 done
 # The Python reference: memory and DataLoader with 0, 1, 2 workers, channels_last off and on; augment.
 for w in 0 1 2; do
   for cl in no yes; do
-    expect "^\| dataloader \| $w \| $cl \| [0-9.]+ \|" "Python dataloader workers=$w channels_last=$cl"
+    expect "^\| dataloader \| $w \| $cl \| fp32 \| [0-9.]+ \|" "Python dataloader workers=$w channels_last=$cl"
   done
 done
-expect '^\| memory \| 0 \| no \| [0-9.]+ \|' 'Python memory, NCHW'
-expect '^\| memory \| 0 \| yes \| [0-9.]+ \|' 'Python memory, channels_last'
-expect '^\| augment \| - \| - \| [0-9.]+ \|' 'Python augment'
+expect '^\| memory \| 0 \| no \| fp32 \| [0-9.]+ \|' 'Python memory, NCHW'
+expect '^\| memory \| 0 \| yes \| fp32 \| [0-9.]+ \|' 'Python memory, channels_last'
+expect '^\| augment \| - \| - \| - \| [0-9.]+ \|' 'Python augment'
 # Micro-benchmarks, each with a rate.
 for b in BM_DecodeJpeg BM_DecodePng 'BM_AugmentPair/size:224/recipe:1' BM_DecodeAugmentPair/cifar \
          'BM_BatchAssembly/size:32/threads:2' 'BM_QueueEnqueue/K:65536' 'BM_MomentumUpdate/depth:50' \

@@ -28,7 +28,9 @@
 #include "moco/common/status.h"
 #include "moco/distributed/worker_launcher.h"
 
-ABSL_FLAG(std::string, table, "queue_size", "queue_size, momentum, shuffle_bn, length (the cpu tier's training-length study), or all.");
+ABSL_FLAG(std::string, table, "queue_size",
+          "queue_size, momentum, shuffle_bn, length (the cpu tier's training-length study), precision (bf16 "
+          "against fp32, smoke and cpu tiers), or all.");
 ABSL_FLAG(std::string, tier, "smoke", "smoke, cpu, gpu, paper, or all (all: only with --dry_run).");
 ABSL_FLAG(std::string, table_file, "",
           "A table config (.pbtxt) to run instead of --table/--tier; its table and tier fields name the report.");
@@ -105,11 +107,11 @@ int Main() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Reproduces the paper's queue-size table (Figure 3), momentum table and shuffle-BN ablation (and,\n"
-      "for the cpu tier, the findings across training length) from\n"
+      "for the cpu tier, the findings across training length; bf16 against fp32) from\n"
       "real training runs: plans the sweep of configs/tables/<tier>/<table>.pbtxt, runs every run that\n"
       "has no result record in reports/<tier>/runs/ (resuming interrupted ones from runs/<tier>/), and\n"
       "writes reports/<tier>/<table>.md with a plot and the paper's findings checked.\n"
-      "Usage: reproduce --table=queue_size|momentum|shuffle_bn|length|all --tier=smoke|cpu|gpu|paper\n"
+      "Usage: reproduce --table=queue_size|momentum|shuffle_bn|length|precision|all --tier=smoke|cpu|gpu|paper\n"
       "                 [--dry_run] [--max_runs=N] [--runs=NAME,...] [--report_only] [--threads=N] [--jobs=N]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   moco::PinGitCommit();  // records name the commit this run started from

@@ -7,7 +7,7 @@
 //   bazel run //benchmarks:throughput -- --cases=moco/memory/r18,supervised/memory/r18
 //   bazel run //benchmarks:throughput -- --steps=20 --out=/tmp/throughput.json   # every case
 //
-// A case is <mechanism>/<source>/<model>[/nchw]:
+// A case is <mechanism>/<source>/<model>[/nchw][/bf16|/fp32]:
 //   mechanism  moco, end_to_end, memory_bank or supervised
 //   source     memory:  a fixed batch of random images already in memory, so only the step is timed
 //              dataset: the trainer itself (moco/train/trainer.h) on CIFAR-10 JPEG: images decoded
@@ -21,9 +21,11 @@
 //                      K = 65536) with batch --r50_batch; its dataset source upsamples CIFAR-10
 //   /nchw      contiguous NCHW tensors instead of channels_last (memory source only: the trainer
 //              always uses channels_last)
+//   /bf16 /fp32 run.precision BF16 or FP32 (default PRECISION_AUTO: bf16 on a GPU, fp32 on a CPU);
+//              bf16 on a CPU without native bf16 is refused, as the trainer refuses it
 // Each case runs in a process of its own (the same binary with --isolate=false), so that its peak
-// resident memory (getrusage's ru_maxrss) is its own. On a GPU (--device=cuda) steps run under
-// bf16 autocast with channels_last, as the trainer runs them.
+// resident memory (getrusage's ru_maxrss) is its own. Steps run as the trainer runs them: with
+// channels_last, under bf16 autocast where the case's precision says so (moco/models/autocast.h).
 #include <ATen/ATen.h>
 #include <sys/resource.h>
 #include <torch/cuda.h>
@@ -71,7 +73,7 @@ constexpr char kAllCases[] =
     "moco/dataset/r18,supervised/dataset/r18,moco/memory/r50,supervised/memory/r50";
 
 ABSL_FLAG(std::string, cases, kAllCases,
-          "Comma-separated cases (mechanism/source/model[/nchw]; see the top of "
+          "Comma-separated cases (mechanism/source/model[/nchw][/bf16|/fp32]; see the top of "
           "throughput_main.cc), or 'all'.");
 ABSL_FLAG(int, steps, 20, "Timed steps per case.");
 ABSL_FLAG(int, warmup, 3, "Untimed steps before them (memory source; the trainer leaves out its first step).");
@@ -102,6 +104,7 @@ struct Case {
   std::string source;     // memory, dataset
   std::string model;      // r18, r18gpu, r50
   bool channels_last = true;
+  config::RunConfig::Precision precision = config::RunConfig::PRECISION_AUTO;
 };
 
 absl::StatusOr<Case> ParseCase(const std::string& name) {
@@ -109,18 +112,24 @@ absl::StatusOr<Case> ParseCase(const std::string& name) {
   auto bad = [&](const std::string& why) {
     return absl::InvalidArgumentError(absl::StrCat("--cases: '", name, "': ", why));
   };
-  if (parts.size() < 3 || parts.size() > 4) return bad("want mechanism/source/model[/nchw]");
-  Case c{name, parts[0], parts[1], parts[2], true};
+  if (parts.size() < 3 || parts.size() > 5) return bad("want mechanism/source/model[/nchw][/bf16|/fp32]");
+  Case c{name, parts[0], parts[1], parts[2]};
   const std::vector<std::string> mechanisms = {"moco", "end_to_end", "memory_bank", "supervised"};
   if (std::find(mechanisms.begin(), mechanisms.end(), c.mechanism) == mechanisms.end()) {
     return bad("mechanism is not one of moco, end_to_end, memory_bank, supervised");
   }
   if (c.source != "memory" && c.source != "dataset") return bad("source is not memory or dataset");
   if (c.model != "r18" && c.model != "r18gpu" && c.model != "r50") return bad("model is not r18, r18gpu or r50");
-  if (parts.size() == 4) {
-    if (parts[3] != "nchw") return bad("the optional 4th part can only be nchw");
-    if (c.source == "dataset") return bad("the trainer always uses channels_last; nchw is for the memory source");
-    c.channels_last = false;
+  for (size_t i = 3; i < parts.size(); ++i) {
+    const bool precision_set = c.precision != config::RunConfig::PRECISION_AUTO;
+    if (parts[i] == "nchw" && i == 3) {
+      if (c.source == "dataset") return bad("the trainer always uses channels_last; nchw is for the memory source");
+      c.channels_last = false;
+    } else if ((parts[i] == "bf16" || parts[i] == "fp32") && !precision_set) {
+      c.precision = parts[i] == "bf16" ? config::RunConfig::BF16 : config::RunConfig::FP32;
+    } else {
+      return bad(absl::StrCat("'", parts[i], "': after the model come nchw, then bf16 or fp32"));
+    }
   }
   return c;
 }
@@ -168,6 +177,7 @@ absl::StatusOr<config::ExperimentConfig> CaseConfig(const Case& c) {
         if (c.mechanism == "supervised") e->mutable_supervised();
         e->mutable_run()->set_threads(Threads());
         e->mutable_run()->set_device(UseCuda() ? config::RunConfig::CUDA : config::RunConfig::CPU_ONLY);
+        e->mutable_run()->set_precision(c.precision);
         e->mutable_eval()->set_knn_every_epochs(0);
         e->mutable_data()->set_loader_threads(Threads());
         return absl::OkStatus();
@@ -194,6 +204,7 @@ absl::StatusOr<json> RunFromMemory(const Case& c, const config::ExperimentConfig
   const int64_t batch = config.optim().batch_size();
   const int size = config.data().image_size();
   MOCO_ASSIGN_OR_RETURN(const c10::Device device, PickDevice(config.run()));
+  MOCO_ASSIGN_OR_RETURN(const bool bf16, PickBf16(config.run(), device));
   MOCO_ASSIGN_OR_RETURN(DistributedEnv env, DistributedEnvFromVariables({}));
   MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group, ConnectProcessGroup(env, Backend::kGloo, absl::Minutes(1)));
   torch::manual_seed(0);
@@ -218,7 +229,7 @@ absl::StatusOr<json> RunFromMemory(const Case& c, const config::ExperimentConfig
     const auto start = Clock::now();
     const double cpu_start = CpuSeconds();
     // The trainer's step (moco/train/trainer.h), with its non-finite check between the halves.
-    absl::StatusOr<StepOutput> out = StepForward(*mechanism, data, step, device);
+    absl::StatusOr<StepOutput> out = StepForward(*mechanism, data, step, device, bf16);
     if (!out.ok()) return out.status();
     const double loss = out->loss.item<double>();  // the trainer's non-finite check syncs here too
     if (!std::isfinite(loss)) return absl::DataLossError(absl::StrCat(c.name, ": loss is ", loss, " at step ", step));
@@ -283,6 +294,10 @@ absl::StatusOr<json> RunCase(const Case& c) {
               {"batch", config.optim().batch_size()},
               {"image_size", config.data().image_size()},
               {"channels_last", c.channels_last},
+              {"precision", (c.precision == config::RunConfig::BF16 ||
+                             (c.precision == config::RunConfig::PRECISION_AUTO && UseCuda()))
+                                ? "bf16"
+                                : "fp32"},
               {"steps", absl::GetFlag(FLAGS_steps)},
               {"warmup", c.source == "memory" ? absl::GetFlag(FLAGS_warmup) : 1},
               {"threads", Threads()},

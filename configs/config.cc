@@ -353,6 +353,7 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
   if (run.output_dir().empty()) return Invalid("run.output_dir", "must not be empty");
   if (run.threads() < 0) return Invalid("run.threads", absl::StrCat("must be >= 0, got ", run.threads()));
   if (run.device() == config::RunConfig::DEVICE_UNSPECIFIED) return Invalid("run.device", "must be set");
+  if (run.precision() == config::RunConfig::PRECISION_UNSPECIFIED) return Invalid("run.precision", "must be set");
   if (run.checkpoint_every_epochs() < 1)
     return Invalid("run.checkpoint_every_epochs",
                    absl::StrCat("must be >= 1, got ", run.checkpoint_every_epochs()));

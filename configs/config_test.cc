@@ -151,6 +151,28 @@ TEST(ConfigTest, MemoryBankMomentumMustBeBelowOne) {
   EXPECT_THAT(Validate(config).message(), HasSubstr("memory_bank.bank_momentum"));
 }
 
+TEST(ConfigTest, PrecisionIsPartOfTheIdentityAndAutoIsTheDefault) {
+  const ExperimentConfig plain = Parse(kMinimal);
+  ExperimentConfig automatic = plain, fp32 = plain, bf16 = plain;
+  automatic.mutable_run()->set_precision(config::RunConfig::PRECISION_AUTO);
+  fp32.mutable_run()->set_precision(config::RunConfig::FP32);
+  bf16.mutable_run()->set_precision(config::RunConfig::BF16);
+  // Records written before the field existed keep their identity: the default is left out.
+  EXPECT_EQ(ConfigIdentity(automatic), ConfigIdentity(plain));
+  EXPECT_THAT(ConfigIdentity(bf16), HasSubstr("precision: BF16"));
+  EXPECT_NE(ConfigIdentity(bf16), ConfigIdentity(plain));
+  EXPECT_NE(ConfigIdentity(bf16), ConfigIdentity(fp32));
+  // Settings that do not change the result stay out of it.
+  ExperimentConfig threads = bf16;
+  threads.mutable_run()->set_threads(7);
+  EXPECT_EQ(ConfigIdentity(threads), ConfigIdentity(bf16));
+
+  ExperimentConfig unset = plain;
+  unset.mutable_run()->set_precision(config::RunConfig::PRECISION_UNSPECIFIED);
+  EXPECT_THAT(Validate(unset).message(), HasSubstr("run.precision"));
+  EXPECT_TRUE(Validate(bf16).ok());
+}
+
 TEST(ConfigTest, LinearLrScaling) {
   ExperimentConfig config = Parse(kMinimal);
   config.MergeFrom(Parse("optim { batch_size: 1024 lr: 0.03 }"));

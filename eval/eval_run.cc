@@ -40,6 +40,7 @@ struct Prepared {
   std::string config_source;        // where the config came from, for messages
   ResNet encoder{nullptr};
   c10::Device device{c10::kCPU};
+  bool bf16 = false;  // the feature passes' precision (PickBf16)
   int threads = 1;
   LabeledImages train, test;
   AugmentOptions eval_view;
@@ -95,6 +96,7 @@ absl::StatusOr<Prepared> Prepare(const EvalRunOptions& options, bool load_data) 
   const config::RunConfig& run = p.config.run();
   p.threads = SetUpThreads(run);
   MOCO_ASSIGN_OR_RETURN(p.device, PickDevice(run));
+  MOCO_ASSIGN_OR_RETURN(p.bf16, PickBf16(run, p.device));
 
   if (random) {
     torch::manual_seed(run.seed());  // as the pretrainer seeds before building its encoders
@@ -124,14 +126,14 @@ absl::StatusOr<Prepared> Prepare(const EvalRunOptions& options, bool load_data) 
 void LogSetup(const Prepared& p, const std::string& prefix, std::ostream* log) {
   if (!log) return;
   *log << absl::StrFormat("%s encoder %s, %s\n%s data %s: %d train / %d test images of %dx%dx%d, %d classes; "
-                          "%s, %d threads\n",
+                          "%s %s, %d threads\n",
                           prefix, Describe(*p.encoder),
                           p.checkpoint == kRandomInit ? absl::StrCat("at random initialisation (seed ",
                                                                      p.config.run().seed(), ")")
                                                       : absl::StrCat("from ", p.checkpoint),
                           prefix, DatasetRoot(p.config.data()), p.train.size(), p.test.size(), p.train.height,
                           p.train.width, p.train.channels, static_cast<int>(p.train.class_names.size()),
-                          p.device.str(), p.threads);
+                          p.device.str(), p.bf16 ? "bf16" : "fp32", p.threads);
   log->flush();
 }
 
@@ -191,14 +193,14 @@ absl::StatusOr<EvalRunResult> RunKnnEval(const EvalRunOptions& options) {
   const int loader_threads = p.config.data().loader_threads() > 0 ? p.config.data().loader_threads() : p.threads;
   // The monitor's embedding (eval/knn.h): the encoder's output, head included, L2-normalised.
   auto embed_start = Clock::now();
-  const at::Tensor memory = EmbedImages(*p.encoder, p.train, p.eval_view, 512, p.device, loader_threads);
+  const at::Tensor memory = EmbedImages(*p.encoder, p.train, p.eval_view, 512, p.device, loader_threads, p.bf16);
   const double rate = p.train.size() / std::max(1e-9, SecondsSince(embed_start));
   if (log) {
     *log << absl::StrFormat("%s embedded %d train images in %.1f s (%.0f img/s); test: ETA %.0f s\n", prefix,
                             p.train.size(), SecondsSince(embed_start), rate, p.test.size() / rate);
     log->flush();
   }
-  const at::Tensor queries = EmbedImages(*p.encoder, p.test, p.eval_view, 512, p.device, loader_threads);
+  const at::Tensor queries = EmbedImages(*p.encoder, p.test, p.eval_view, 512, p.device, loader_threads, p.bf16);
   const int k = p.config.eval().knn_k();
   const double t = p.config.eval().knn_t();
   const double top1 = 100.0 * KnnTopOne(memory, LabelTensor(p.train), queries, LabelTensor(p.test), k, t,
@@ -216,6 +218,7 @@ absl::StatusOr<EvalRunResult> RunLinearEval(const EvalRunOptions& options, Linea
   const std::string kind = mode == LinearMode::kFast ? "linear_fast" : "linear";
   LinearProbeOptions probe = LinearProbeOptionsFor(p.config);
   probe.device = p.device;
+  probe.bf16 = p.bf16;
   probe.log = options.log;
   probe.log_prefix = Prefix(kind);
   if (probe.threads <= 0) probe.threads = p.threads;

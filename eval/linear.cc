@@ -18,6 +18,7 @@
 #include "moco/common/duration.h"
 #include "moco/common/parallel.h"
 #include "moco/augment/image_batches.h"
+#include "moco/models/autocast.h"
 
 namespace moco {
 namespace {
@@ -203,7 +204,8 @@ AugmentOptions LinearTrainView(const AugmentOptions& eval_view) {
 }
 
 at::Tensor PooledFeatures(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& eval_view,
-                          int batch_size, c10::Device device, int threads, std::ostream* log, const std::string& what) {
+                          int batch_size, c10::Device device, int threads, std::ostream* log, const std::string& what,
+                          bool bf16) {
   const bool was_training = encoder.is_training();
   encoder.eval();
   torch::NoGradGuard no_grad;
@@ -214,6 +216,7 @@ at::Tensor PooledFeatures(ResNetImpl& encoder, const LabeledImages& data, const 
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     const int64_t end = std::min<int64_t>(begin + batch_size, n);
     const at::Tensor images = EvalBatch(data, begin, end, eval_view, threads, /*channels_last=*/true).to(device);
+    Bf16Autocast autocast(device, bf16);
     parts.push_back(encoder.features(images).to(at::kFloat).cpu());
     if (log && (end % report_every == 0 || end == n)) {
       const double rate = end / std::max(1e-9, SecondsSince(started));
@@ -240,9 +243,9 @@ absl::StatusOr<LinearProbeResult> LinearProbeFast(ResNetImpl& encoder, const Lab
   const auto started = Clock::now();
   const int batch = std::max(options.batch_size, 256);
   const at::Tensor train_features = PooledFeatures(encoder, train, eval_view, batch, options.device, options.threads,
-                                                   options.log, options.log_prefix + " train features:");
+                                                   options.log, options.log_prefix + " train features:", options.bf16);
   const at::Tensor test_features = PooledFeatures(encoder, test, eval_view, batch, options.device, options.threads,
-                                                  options.log, options.log_prefix + " test features:");
+                                                  options.log, options.log_prefix + " test features:", options.bf16);
   return TrainOnCachedFeatures(train_features, Labels(train), test_features, Labels(test),
                                static_cast<int>(train.class_names.size()), options, started);
 }
@@ -262,7 +265,7 @@ absl::StatusOr<LinearProbeResult> LinearProbePaper(ResNetImpl& encoder, const La
 
   const at::Tensor test_features = PooledFeatures(encoder, test, eval_view, std::max(options.batch_size, 256),
                                                   options.device, options.threads, options.log,
-                                                  options.log_prefix + " test features:");
+                                                  options.log_prefix + " test features:", options.bf16);
   const AugmentOptions train_view = LinearTrainView(eval_view);
   const bool was_training = encoder.is_training();
   encoder.eval();
@@ -278,6 +281,7 @@ absl::StatusOr<LinearProbeResult> LinearProbePaper(ResNetImpl& encoder, const La
                   train_view, ViewSeed(options.seed, epoch, index[i], 0), out + i * view_floats);
     });
     torch::NoGradGuard no_grad;
+    Bf16Autocast autocast(options.device, options.bf16);
     return encoder.features(views.contiguous(at::MemoryFormat::ChannelsLast).to(options.device)).to(at::kFloat);
   };
   absl::StatusOr<LinearProbeResult> result =

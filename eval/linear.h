@@ -57,6 +57,8 @@ struct LinearProbeOptions {
   // Augmentation and decoding threads (0: one per core).
   int threads = 0;
   c10::Device device = c10::Device(c10::kCPU);
+  // The encoder's feature passes under bf16 autocast (run.precision, resolved by PickBf16).
+  bool bf16 = false;
   // Progress lines (one per epoch, with ETA) go here; nullptr silences them.
   std::ostream* log = nullptr;
   // Starts every progress line, e.g. "[linear_fast]".
@@ -85,7 +87,8 @@ AugmentOptions LinearTrainView(const AugmentOptions& eval_view);
 // is put back in its previous mode. `log` (may be null) gets a progress line with ETA about
 // every 10% of the images, prefixed by `what`.
 at::Tensor PooledFeatures(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& eval_view,
-                          int batch_size, c10::Device device, int threads, std::ostream* log, const std::string& what);
+                          int batch_size, c10::Device device, int threads, std::ostream* log, const std::string& what,
+                          bool bf16 = false);
 
 // Trains the classifier on fixed features (rows of train_features, N x D; labels int64 N) and
 // evaluates it on test_features. The core of the fast mode, exposed for tests. Errors:

@@ -196,6 +196,43 @@ std::vector<Finding> LengthFindings(const config::TableConfig& table, const std:
   return out;
 }
 
+// The precision table: not a finding of the paper but a check of ours, that bf16 autocast keeps
+// the accuracy. For each gap (a: a bf16 series, b: its fp32 twin), at every value where both
+// are complete: |mean a - mean b| <= max(b's seed range, 1 point) (the rule of
+// configs/tables/cpu/precision.pbtxt).
+std::vector<Finding> PrecisionFindings(const config::TableConfig& table, const std::vector<Cell>& cells) {
+  std::vector<Finding> out;
+  auto complete = [&](const std::string& id, double value) -> const Cell* {
+    for (const Cell& c : cells) {
+      if (c.series_id == id && c.value == value && c.runs_done == c.runs_planned && c.runs_done > 0) return &c;
+    }
+    return nullptr;
+  };
+  for (const config::Gap& gap : table.gaps()) {
+    const std::string claim = absl::StrCat(gap.label(), ": ", gap.finding());
+    std::vector<std::string> steps;
+    bool all_within = true;
+    for (const Cell& b : cells) {
+      if (b.series_id != gap.b()) continue;
+      const Cell* a = complete(gap.a(), b.value);
+      if (a == nullptr || complete(gap.b(), b.value) == nullptr) continue;
+      const double allowed = std::max(2 * b.spread, 1.0);
+      const bool within = std::abs(a->mean - b.mean) <= allowed;
+      all_within = all_within && within;
+      steps.push_back(absl::StrFormat("%s: %s vs %s (%+.2f, allowed +-%.2f: %s)", Value(b.value), Describe(*a),
+                                      Describe(b), a->mean - b.mean, allowed, within ? "within" : "outside"));
+    }
+    if (steps.empty()) {
+      out.push_back(NotTested(claim, "no value has both series done"));
+      continue;
+    }
+    out.push_back({claim, all_within ? Verdict::kHolds : Verdict::kDoesNotHold,
+                   absl::StrCat("a vs b by value: ", absl::StrJoin(steps, "; "),
+                                ". Rule: |a - b| <= max(b's seed range, 1 point) at every value")});
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<Finding> CheckFindings(const config::TableConfig& table, const std::vector<Cell>& cells) {
@@ -203,6 +240,7 @@ std::vector<Finding> CheckFindings(const config::TableConfig& table, const std::
   if (table.table() == "queue_size") return QueueFindings(cells);
   if (table.table() == "shuffle_bn") return ShuffleFindings(cells);
   if (table.table() == "length") return LengthFindings(table, cells);
+  if (table.table() == "precision") return PrecisionFindings(table, cells);
   return {};
 }
 

@@ -363,7 +363,7 @@ absl::Status WriteGapPlot(const config::TableConfig& table, const std::vector<Ce
                                                                                       : "near 0",
                                                                ")"))));
   }
-  if (plots.empty()) return absl::FailedPreconditionError("no gap has two lengths done yet");
+  if (plots.empty()) return absl::FailedPreconditionError("no gap has two axis values done yet");
   std::sort(values.begin(), values.end());
   std::ofstream(data_path) << data;
   std::ostringstream script;

@@ -64,6 +64,8 @@ struct Finding {
 //   every K; end-to-end tracks MoCo at the K it reaches (within 2 points or the spread).
 // - shuffle_bn: without shuffle BN the pretext accuracy rises and the kNN/linear accuracy falls.
 // - length: each of the table's gaps moves toward the paper's sign as training grows.
+// - precision (ours, not the paper's): each gap's bf16 series is within max(its fp32 twin's
+//   seed range, 1 point) of it at every value.
 std::vector<Finding> CheckFindings(const config::TableConfig& table, const std::vector<Cell>& cells);
 
 // The report: title, how it was made, our table (mean ± spread, n seeds), the published table

@@ -162,6 +162,33 @@ TEST(FindingsTest, QueueSizeFindingsPerMoCoSeries) {
   EXPECT_EQ(Find(findings, "MoCo, m = 0.999: MoCo >= memory bank").verdict, Verdict::kDoesNotHold);
 }
 
+TEST(FindingsTest, Bf16KeepsAccuracyWithinTheFp32SeedsRangeOrOnePoint) {
+  config::TableConfig table = TableNamed("precision");
+  auto* gap = table.add_gaps();
+  gap->set_label("bf16 - fp32");
+  gap->set_a("bf16");
+  gap->set_b("fp32");
+  gap->set_paper_sign(0);
+  gap->set_finding("bf16 keeps the accuracy");
+  // At 256: fp32 40 / 43 (range 3), bf16 mean 43.5: +2.0, within. At 4096: fp32 50 / 50.4
+  // (range 0.4, so 1 point allowed), bf16 mean 48.8: -1.4, outside.
+  std::vector<PlannedRun> runs = {Done("fp32", "moco", 256, 0, 40),    Done("fp32", "moco", 256, 1, 43),
+                                  Done("bf16", "moco", 256, 0, 43),    Done("bf16", "moco", 256, 1, 44),
+                                  Done("fp32", "moco", 4096, 0, 50),   Done("fp32", "moco", 4096, 1, 50.4),
+                                  Done("bf16", "moco", 4096, 0, 48.6), Done("bf16", "moco", 4096, 1, 49)};
+  auto findings = CheckFindings(table, Aggregate(runs, "knn_top1"));
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].verdict, Verdict::kDoesNotHold);
+  EXPECT_THAT(findings[0].evidence, HasSubstr("+2.00, allowed +-3.00: within"));
+  EXPECT_THAT(findings[0].evidence, HasSubstr("-1.40, allowed +-1.00: outside"));
+  runs.resize(4);  // only 256 done: holds
+  findings = CheckFindings(table, Aggregate(runs, "knn_top1"));
+  EXPECT_EQ(findings[0].verdict, Verdict::kHolds);
+  runs[3] = Missing(runs[3]);  // a bf16 seed not run yet: not tested
+  findings = CheckFindings(table, Aggregate(runs, "knn_top1"));
+  EXPECT_EQ(findings[0].verdict, Verdict::kNotTested);
+}
+
 TEST(FindingsTest, LengthGapsMoveTowardThePapersSign) {
   config::TableConfig table = TableNamed("length");
   auto* up = table.add_gaps();  // K 4096 - K 256: the paper has it above zero

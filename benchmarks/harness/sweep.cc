@@ -237,7 +237,8 @@ absl::Status CheckNamed(const std::string& value, const std::vector<std::string>
 }  // namespace
 
 const std::vector<std::string>& SweepTables() {
-  static const auto* tables = new std::vector<std::string>{"queue_size", "momentum", "shuffle_bn", "length"};
+  static const auto* tables =
+      new std::vector<std::string>{"queue_size", "momentum", "shuffle_bn", "length", "precision"};
   return *tables;
 }
 
@@ -345,7 +346,7 @@ absl::Status Reproduce(const SweepRequest& request, const SweepOptions& options)
       from_file ? std::vector<std::string>{""} : Expand(request.table, SweepTables());
   for (const std::string& tier : tiers) {
     for (const std::string& table : tables) {
-      // Not every tier has every table (the training-length study is the cpu tier's).
+      // Not every tier has every table (the training-length and precision studies are not the paper's).
       if (request.table == "all" && !from_file &&
           !fs::exists(absl::StrCat("configs/tables/", tier, "/", table, ".pbtxt"))) {
         continue;

@@ -130,7 +130,7 @@ TEST(SweepTest, UnknownTablesAndTiersAreRefused) {
   request.tier = "cpu";
   request.table = "linear";
   EXPECT_EQ(Reproduce(request, f.options).message(),
-            "--table=linear is not one of queue_size, momentum, shuffle_bn, length, all");
+            "--table=linear is not one of queue_size, momentum, shuffle_bn, length, precision, all");
   EXPECT_TRUE(f.trained.empty());
 }
 

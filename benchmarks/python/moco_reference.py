@@ -275,7 +275,10 @@ def train(args):
         im_q = im_q.contiguous(memory_format=fmt)
         if im_k.dim() == 4:
             im_k = im_k.contiguous(memory_format=fmt)
-        logits, labels = model(im_q, im_k)
+        # --bf16: the forward pass under CPU bf16 autocast, the usual PyTorch way; the loss in float32.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            logits, labels = model(im_q, im_k)
+        logits = logits.float()
         loss = criterion(logits, labels)
         loss_value = loss.item()
         top1 = (logits.argmax(1) == labels).float().mean().item() * 100
@@ -350,6 +353,7 @@ def main():
     parser.add_argument("--mode", choices=["memory", "dataloader", "augment"], default="memory")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (dataloader mode)")
     parser.add_argument("--channels_last", action="store_true", help="model and inputs in channels_last")
+    parser.add_argument("--bf16", action="store_true", help="forward pass under torch.autocast('cpu', bfloat16)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps before them")
     parser.add_argument("--batch", type=int, default=256)
@@ -373,6 +377,7 @@ def main():
         "model": args.model,
         "workers": args.workers if args.mode == "dataloader" else 0,
         "channels_last": bool(args.channels_last) if args.mode != "augment" else False,
+        "precision": "bf16" if args.bf16 and args.mode != "augment" else "fp32",
         "batch": args.batch,
         "width": args.width,
         "bn_splits": args.bn_splits,

@@ -13,12 +13,17 @@
 #include "moco/contrastive/memory_bank.h"
 #include "moco/contrastive/momentum_update.h"
 #include "moco/contrastive/shuffle_bn.h"
+#include "moco/models/autocast.h"
 
 namespace moco {
 namespace {
 
+// Encoder outputs to unit length, in float32 whatever precision the encoder ran in: under bf16
+// autocast only the encoders run in bfloat16; the contrastive head (logits, loss, queue, bank)
+// runs in a Float32Scope.
 at::Tensor Normalize(const at::Tensor& x) {
-  return torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  Float32Scope fp32;
+  return torch::nn::functional::normalize(x.to(at::kFloat), torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
 class MocoMechanism : public Mechanism {
@@ -69,6 +74,7 @@ class MocoMechanism : public Mechanism {
       }
       k = Normalize(k);
     }
+    Float32Scope fp32;
     // The queue is cloned into the graph: it is overwritten in place by the enqueue below.
     at::Tensor logits = InfoNceLogits(q, k, queue_->keys().clone(), temperature_);  // N x (1 + K)
     *keys = k;
@@ -101,6 +107,7 @@ class EndToEndMechanism : public Mechanism {
     // All keys of the global batch, all with gradient: K = global batch - 1 negatives.
     at::Tensor keys = AllGatherWithGradient(k, group_);        // (P*N) x C
     const int64_t offset = group_.rank() * n;
+    Float32Scope fp32;
     at::Tensor logits = q.matmul(keys.t()).div_(temperature_);  // N x (P*N); positive at offset + i
     at::Tensor targets = at::arange(offset, offset + n, at::TensorOptions().dtype(at::kLong).device(q.device()));
     return StepOutput{at::cross_entropy_loss(logits, targets), logits.detach(), targets};
@@ -140,6 +147,7 @@ class MemoryBankMechanism : public Mechanism {
     at::Tensor picks = bank_->SampleIndices(n * group_.world_size(), config_.num_negatives(),
                                             StepGenerator(seed_, step, 100));  // (P*N) x K
     picks = picks.narrow(0, group_.rank() * n, n).to(q.device());                 // N x K
+    Float32Scope fp32;
     at::Tensor logits = bank_->Logits(q, batch.indices, picks, temperature_);      // N x (1 + K)
     at::Tensor loss;
     if (config_.loss() == config::MemoryBankConfig::NCE) {
@@ -184,6 +192,8 @@ class SupervisedMechanism : public Mechanism {
 
   absl::StatusOr<StepOutput> Forward(const TrainBatch& batch, int64_t) override {
     at::Tensor logits = encoder_q_->forward(batch.view_q);  // N x classes
+    Float32Scope fp32;
+    logits = logits.to(at::kFloat);
     at::Tensor labels = batch.labels.to(logits.device());
     return StepOutput{at::cross_entropy_loss(logits, labels), logits.detach(), labels};
   }

@@ -7,6 +7,7 @@
 #include "configs/config.h"
 #include "gtest/gtest.h"
 #include "moco/distributed/single_process_group.h"
+#include "moco/models/autocast.h"
 
 namespace moco {
 namespace {
@@ -37,6 +38,31 @@ std::unique_ptr<Mechanism> Create(const config::ExperimentConfig& config) {
   auto mechanism = CreateMechanism(config, /*num_train_images=*/100, /*num_classes=*/4, SingleProcessGroup());
   EXPECT_TRUE(mechanism.ok()) << mechanism.status();
   return std::move(*mechanism);
+}
+
+// Under bf16 autocast (run.precision BF16) only the encoders run in bfloat16: every mechanism's
+// logits and loss, and the queue and bank, are float32.
+TEST(MechanismTest, UnderBf16AutocastTheHeadStaysFloat32) {
+  for (const std::string mechanism : {"moco { queue_size: 32 }", "end_to_end {}", "memory_bank { num_negatives: 16 }",
+                                      "supervised {}"}) {
+    SCOPED_TRACE(mechanism);
+    torch::manual_seed(0);
+    auto m = Create(Config(mechanism));
+    absl::StatusOr<StepOutput> out;
+    {
+      Bf16Autocast autocast(c10::Device(c10::kCPU), /*enabled=*/true);
+      out = m->Forward(Batch(8), 0);
+    }
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(out->logits.scalar_type(), at::kFloat);
+    EXPECT_EQ(out->loss.scalar_type(), at::kFloat);
+    EXPECT_TRUE(std::isfinite(out->loss.item<double>()));
+    for (const auto& buffer : m->named_buffers()) {
+      if (buffer.value().is_floating_point()) {
+        EXPECT_NE(buffer.value().scalar_type(), at::kBFloat16) << buffer.key();
+      }
+    }
+  }
 }
 
 TEST(MechanismTest, MocoLogitsQueueAndMomentum) {

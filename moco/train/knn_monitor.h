@@ -22,9 +22,10 @@
 namespace moco {
 
 // L2-normalised encoder outputs of every image of `data` (its evaluation view), N x C, on the
-// CPU. The encoder is put in eval mode and restored to its previous mode afterwards.
+// CPU, in float32; the encoder runs under bf16 autocast when `bf16` (PickBf16). The encoder is
+// put in eval mode and restored to its previous mode afterwards.
 at::Tensor EmbedImages(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& view, int batch_size,
-                       c10::Device device, int threads);
+                       c10::Device device, int threads, bool bf16 = false);
 
 // Weighted kNN top-1 accuracy (fraction in [0, 1]) of `queries` (Q x C) against `memory`
 // (M x C), both L2-normalised; labels are int64 vectors.

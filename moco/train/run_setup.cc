@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "configs/config.h"
 #include "configs/record.h"
 #include "moco/data/dataset.h"
@@ -30,6 +31,26 @@ absl::StatusOr<c10::Device> PickDevice(const config::RunConfig& run, int local_r
   return c10::Device(c10::kCPU);
 }
 
+namespace {
+
+bool Bf16On(const config::RunConfig& run, c10::Device device) {
+  return run.precision() == config::RunConfig::BF16 ||
+         (run.precision() == config::RunConfig::PRECISION_AUTO && device.is_cuda());
+}
+
+}  // namespace
+
+absl::StatusOr<bool> PickBf16(const config::RunConfig& run, c10::Device device, const CpuInfo& cpu) {
+  const bool bf16 = Bf16On(run, device);
+  if (bf16 && device.is_cpu() && !HasNativeBf16(cpu)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run.precision: BF16 on this CPU (", cpu.model,
+        ") would be emulated, slower than FP32: it has neither avx512_bf16 nor amx_bf16 in /proc/cpuinfo's flags. "
+        "Use run { precision: FP32 } (or PRECISION_AUTO, FP32 on a CPU)"));
+  }
+  return bf16;
+}
+
 int SetUpThreads(const config::RunConfig& run) {
   const int threads = run.threads() > 0 ? run.threads() : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
@@ -50,6 +71,7 @@ void StampRecord(const config::ExperimentConfig& config, c10::Device device, int
   record->set_seed(static_cast<int64_t>(config.run().seed()));
   record->set_torch_version(TORCH_VERSION);
   record->set_device(device.str());
+  record->set_precision(Bf16On(config.run(), device) ? "bf16" : "fp32");
   record->set_threads(threads);
   record->set_world_size(world_size);
   record->set_data(DatasetRoot(config.data()));

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "configs/experiment.pb.h"
 #include "configs/record.pb.h"
+#include "moco/common/cpu_info.h"
 
 namespace moco {
 
@@ -23,6 +24,11 @@ namespace moco {
 // are) when this binary sees one, else the CPU. CUDA without a GPU is an error that says
 // whether the binary lacks CUDA (built without --config=cuda) or the machine lacks a GPU.
 absl::StatusOr<c10::Device> PickDevice(const config::RunConfig& run, int local_rank = 0);
+
+// Whether the forward passes run under bf16 autocast: run.precision BF16, or PRECISION_AUTO on a
+// GPU. BF16 on a CPU without native bf16 (HasNativeBf16: AVX512_BF16 or AMX-BF16) is an error
+// naming the CPU, since emulated bf16 is slower than float32.
+absl::StatusOr<bool> PickBf16(const config::RunConfig& run, c10::Device device, const CpuInfo& cpu = ThisCpu());
 
 // run.threads, or one per core when it is 0: sets LibTorch's intra-op threads to it and
 // returns it.
@@ -33,8 +39,8 @@ int SetUpThreads(const config::RunConfig& run);
 void ToChannelsLast(torch::nn::Module& module);
 
 // The provenance every record carries: the config in full, the hash of its identity
-// (ConfigIdentity: what changes the result), seed, LibTorch version, device, threads, world
-// size, the dataset's root, commit, host and time (FillProvenance).
+// (ConfigIdentity: what changes the result), seed, LibTorch version, device, precision
+// ("bf16" or "fp32", as PickBf16 resolves run.precision on `device`), threads, world size, the dataset's root, commit, host and time (FillProvenance).
 void StampRecord(const config::ExperimentConfig& config, c10::Device device, int threads, int world_size,
                  config::RunRecord* record);
 

@@ -1,6 +1,5 @@
 #include "moco/train/trainer.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/headeronly/version.h>
 #include <torch/optim/sgd.h>
@@ -32,6 +31,7 @@
 #include "moco/common/status.h"
 #include "moco/contrastive/info_nce.h"
 #include "moco/contrastive/mechanism.h"
+#include "moco/models/autocast.h"
 #include "moco/data/dataset.h"
 #include "moco/distributed/distributed_env.h"
 #include "moco/distributed/process_group.h"
@@ -120,18 +120,9 @@ std::unique_ptr<torch::optim::SGD> MakeSgd(const config::ExperimentConfig& confi
 }
 
 absl::StatusOr<StepOutput> StepForward(Mechanism& mechanism, const TrainBatch& batch, int64_t step,
-                                       c10::Device device) {
-  // bf16 autocast on CUDA; CPU steps stay in float32.
-  if (device.is_cuda()) {
-    at::autocast::set_autocast_dtype(c10::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(c10::kCUDA, true);
-  }
-  absl::StatusOr<StepOutput> out = mechanism.Forward(batch, step);
-  if (device.is_cuda()) {
-    at::autocast::set_autocast_enabled(c10::kCUDA, false);
-    at::autocast::clear_cache();
-  }
-  return out;
+                                       c10::Device device, bool bf16) {
+  Bf16Autocast autocast(device, bf16);
+  return mechanism.Forward(batch, step);
 }
 
 absl::Status StepBackward(const StepOutput& out, torch::optim::SGD& sgd, const ProcessGroupHandle& group) {
@@ -153,6 +144,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
 
   const int threads = SetUpThreads(run);
   MOCO_ASSIGN_OR_RETURN(c10::Device device, PickDevice(run, env.local_rank));
+  MOCO_ASSIGN_OR_RETURN(const bool bf16, PickBf16(run, device));
   MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group,
                         ConnectProcessGroup(env, device.is_cuda() ? Backend::kNccl : Backend::kGloo,
                                             absl::Minutes(5)));
@@ -180,10 +172,10 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   }
   if (log) {
     *log << absl::StrFormat("[%s] %s: %d train / %d test images of %dx%dx%d, %d classes; %lld steps/epoch; "
-                            "%s, %d threads, %d process(es)\n",
+                            "%s %s, %d threads, %d process(es)\n",
                             config.name(), DatasetRoot(config.data()), train.size(), test.size(), train.height,
                             train.width, train.channels, num_classes, static_cast<long long>(steps_per_epoch),
-                            device.str(), threads, env.world_size);
+                            device.str(), bf16 ? "bf16" : "fp32", threads, env.world_size);
   }
 
   // Model and optimizer. Every rank seeds identically, so the encoders start equal.
@@ -224,9 +216,9 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
 
   auto knn = [&]() -> double {
     const at::Tensor memory =
-        EmbedImages(*mechanism->query_encoder(), train, augment, 512, device, loader_threads);
+        EmbedImages(*mechanism->query_encoder(), train, augment, 512, device, loader_threads, bf16);
     const at::Tensor queries =
-        EmbedImages(*mechanism->query_encoder(), test, augment, 512, device, loader_threads);
+        EmbedImages(*mechanism->query_encoder(), test, augment, 512, device, loader_threads, bf16);
     return 100.0 * KnnTopOne(memory, LabelTensor(train), queries, LabelTensor(test), config.eval().knn_k(),
                              config.eval().knn_t(), num_classes);
   };
@@ -305,7 +297,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       const double waited = SecondsSince(step_start);
       batch.view_q = batch.view_q.to(device, /*non_blocking=*/true);
       batch.view_k = batch.view_k.to(device, /*non_blocking=*/true);
-      absl::StatusOr<StepOutput> out = StepForward(*mechanism, batch, step, device);
+      absl::StatusOr<StepOutput> out = StepForward(*mechanism, batch, step, device, bf16);
       if (!out.ok()) return out.status();
       if (options.on_loss) options.on_loss(step, out->loss);
       const double loss = out->loss.item<double>();

@@ -71,9 +71,9 @@ std::unique_ptr<torch::optim::SGD> MakeSgd(const config::ExperimentConfig& confi
 // One training step in two halves, as Train() runs it (and the throughput benchmark times it);
 // the trainer checks the loss for a non-finite value between them.
 // StepForward: the mechanism's forward pass and own updates on `batch` (its views already on
-// `device`), under bf16 autocast on CUDA, float32 on CPU.
+// `device`), its encoders under bf16 autocast when `bf16` (PickBf16), the head in float32.
 absl::StatusOr<StepOutput> StepForward(Mechanism& mechanism, const TrainBatch& batch, int64_t step,
-                                       c10::Device device);
+                                       c10::Device device, bool bf16);
 // StepBackward: gradients of out.loss, averaged over `group`'s processes, and one SGD step.
 absl::Status StepBackward(const StepOutput& out, torch::optim::SGD& sgd, const ProcessGroupHandle& group);
 

@@ -19,7 +19,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "configs/record.h"
+#include "moco/common/cpu_info.h"
 #include "moco/train/checkpoint.h"
+#include "moco/train/run_setup.h"
 #include "tests/python_reference.h"
 
 namespace moco {
@@ -69,34 +71,104 @@ TrainOptions Quiet() {
   return options;
 }
 
-TEST(TrainerTest, ResumeAfterAStopGivesBitIdenticalWeights) {
-  const std::string straight_dir = TempDir("straight"), resumed_dir = TempDir("resumed");
+// Trains the tiny MoCo run straight and stopped-then-resumed at `precision`, checks the two
+// end bit-identical, and returns the straight run's final tensors.
+std::map<std::string, at::Tensor> ExpectResumeIsBitIdentical(config::RunConfig::Precision precision,
+                                                             const std::string& name) {
+  const std::string straight_dir = TempDir(name + "_straight"), resumed_dir = TempDir(name + "_resumed");
   const std::string moco = "moco { queue_size: 64 momentum: 0.99 }";
-  absl::StatusOr<TrainResult> straight = Train(TinyConfig(moco, straight_dir), Quiet());
-  ASSERT_TRUE(straight.ok()) << straight.status();
+  auto config_in = [&](const std::string& dir) {
+    config::ExperimentConfig c = TinyConfig(moco, dir);
+    c.mutable_run()->set_precision(precision);
+    return c;
+  };
+  absl::StatusOr<TrainResult> straight = Train(config_in(straight_dir), Quiet());
+  EXPECT_TRUE(straight.ok()) << straight.status();
+  if (!straight.ok()) return {};
   EXPECT_TRUE(straight->finished);
   EXPECT_EQ(straight->steps, 16);
+  EXPECT_TRUE(std::isfinite(straight->last_loss));
 
   // Stop mid-way through the first epoch, as a killed run would after a checkpoint...
-  config::ExperimentConfig stopped = TinyConfig(moco, resumed_dir);
+  config::ExperimentConfig stopped = config_in(resumed_dir);
   stopped.mutable_run()->set_max_steps(5);
   absl::StatusOr<TrainResult> first = Train(stopped, Quiet());
-  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first.ok()) << first.status();
+  if (!first.ok()) return {};
   EXPECT_FALSE(first->finished);
   EXPECT_EQ(CheckpointStep(resumed_dir + "/checkpoint.pt"), 5);
   // ... and resume to the end.
-  absl::StatusOr<TrainResult> rest = Train(TinyConfig(moco, resumed_dir), Quiet());
-  ASSERT_TRUE(rest.ok()) << rest.status();
+  absl::StatusOr<TrainResult> rest = Train(config_in(resumed_dir), Quiet());
+  EXPECT_TRUE(rest.ok()) << rest.status();
+  if (!rest.ok()) return {};
   EXPECT_TRUE(rest->finished);
 
   auto a = CheckpointTensors(straight_dir + "/checkpoint.pt");
   auto b = CheckpointTensors(resumed_dir + "/checkpoint.pt");
-  ASSERT_EQ(a.size(), b.size());
-  ASSERT_TRUE(a.count("encoder_q.conv1.weight") && a.count("queue.queue") && a.count("encoder_k.fc.weight"));
-  for (const auto& [name, tensor] : a) {
-    ASSERT_TRUE(torch::equal(tensor, b.at(name))) << name << " differs after resume";
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_TRUE(a.count("encoder_q.conv1.weight") && a.count("queue.queue") && a.count("encoder_k.fc.weight"));
+  for (const auto& [tensor_name, tensor] : a) {
+    EXPECT_TRUE(b.count(tensor_name) && torch::equal(tensor, b.at(tensor_name))) << tensor_name << " differs after resume";
   }
   EXPECT_EQ(straight->last_loss, rest->last_loss);
+  EXPECT_EQ(straight->record.precision(), precision == config::RunConfig::BF16 ? "bf16" : "fp32");
+  return a;
+}
+
+TEST(TrainerTest, ResumeAfterAStopGivesBitIdenticalWeights) {
+  ExpectResumeIsBitIdentical(config::RunConfig::PRECISION_AUTO, "fp32");
+}
+
+// bf16 autocast: resume is bit-exact within the precision, the weights, queue and BN statistics
+// stay float32, and the run differs from the float32 one (bf16 did run).
+TEST(TrainerTest, Bf16RunsResumeBitIdenticallyAndKeepFloat32State) {
+  if (!HasNativeBf16(ThisCpu())) GTEST_SKIP() << ThisCpu().model << " has no native bf16";
+  const std::map<std::string, at::Tensor> bf16 = ExpectResumeIsBitIdentical(config::RunConfig::BF16, "bf16");
+  ASSERT_TRUE(bf16.count("queue.queue") && bf16.count("encoder_q.bn1.running_mean"));
+  for (const auto& [name, tensor] : bf16) {
+    if (tensor.is_floating_point()) {
+      EXPECT_EQ(tensor.scalar_type(), at::kFloat) << name;
+    }
+  }
+  const std::map<std::string, at::Tensor> fp32 = ExpectResumeIsBitIdentical(config::RunConfig::FP32, "fp32_again");
+  ASSERT_TRUE(fp32.count("encoder_q.conv1.weight"));
+  EXPECT_FALSE(torch::equal(bf16.at("encoder_q.conv1.weight"), fp32.at("encoder_q.conv1.weight")));
+  // Close, though: the same run at a coarser precision, not another run.
+  EXPECT_LT((bf16.at("encoder_q.fc.weight") - fp32.at("encoder_q.fc.weight")).abs().max().item<double>(), 0.05);
+}
+
+TEST(TrainerTest, RefusesToResumeACheckpointOfTheOtherPrecision) {
+  if (!HasNativeBf16(ThisCpu())) GTEST_SKIP() << ThisCpu().model << " has no native bf16";
+  const std::string dir = TempDir("other_precision");
+  config::ExperimentConfig config = TinyConfig("moco { queue_size: 64 }", dir);
+  config.mutable_run()->set_max_steps(2);
+  ASSERT_TRUE(Train(config, Quiet()).ok());
+  config.mutable_run()->set_precision(config::RunConfig::BF16);
+  absl::StatusOr<TrainResult> result = Train(config, Quiet());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(result.status().message(), HasSubstr("precision: BF16"));
+}
+
+TEST(PrecisionTest, Bf16OnACpuWithoutNativeBf16IsRefusedNamingTheCpu) {
+  const c10::Device cpu(c10::kCPU), gpu(c10::kCUDA, 0);
+  const CpuInfo emulated = ParseCpuInfo("model name\t: Old Xeon E5\nflags\t: avx2 avx512f avx512bw\n");
+  const CpuInfo native = ParseCpuInfo("model name\t: New Xeon\nflags\t: avx2 avx512f avx512_bf16\n");
+  config::RunConfig run;
+  run.set_precision(config::RunConfig::BF16);
+  absl::StatusOr<bool> refused = PickBf16(run, cpu, emulated);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("run.precision"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("Old Xeon E5"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("precision: FP32"));
+  EXPECT_EQ(PickBf16(run, cpu, native).value_or(false), true);
+  EXPECT_EQ(PickBf16(run, gpu, emulated).value_or(false), true);  // the CPU's flags do not matter on a GPU
+  run.set_precision(config::RunConfig::PRECISION_AUTO);
+  EXPECT_EQ(PickBf16(run, cpu, native).value_or(true), false);
+  EXPECT_EQ(PickBf16(run, gpu, native).value_or(false), true);
+  run.set_precision(config::RunConfig::FP32);
+  EXPECT_EQ(PickBf16(run, gpu, native).value_or(true), false);
 }
 
 // The identity config in a checkpoint leaves eval { } out; the evaluators' settings are kept
