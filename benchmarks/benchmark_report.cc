@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -68,6 +69,64 @@ std::string RatioText(const Ratio& r) {
   if (!r.value) return "not measured";
   return r.key == "moco_data_wait_fraction" ? absl::StrFormat("%.1f%%", 100 * *r.value)
                                             : absl::StrFormat("%.2fx", *r.value);
+}
+
+// The step profiles of the cases that have one (throughput --profile_steps): self time per step
+// by op class, one column per case, and the FLOP/s against the GEMM peak.
+std::string ProfileSection(const json& throughput) {
+  std::vector<const json*> cases;
+  if (throughput.contains("cases")) {
+    for (const json& c : throughput["cases"]) {
+      if (c.contains("profile") && (c.value("case", "") == kMocoMemoryCase || c.value("case", "") == kMocoMemoryBf16Case))
+        cases.push_back(&c);
+    }
+  }
+  if (cases.empty()) return "";
+  std::vector<TableColumn> header = {"op class (self time per step)"};
+  std::vector<std::string> classes;
+  for (const json* c : cases) {
+    header.push_back(c->value("case", "?"));
+    for (const json& k : (*c)["profile"]["classes"]) {
+      const std::string name = k.value("class", "?");
+      if (std::find(classes.begin(), classes.end(), name) == classes.end()) classes.push_back(name);
+    }
+  }
+  MarkdownTable table(header);
+  for (const std::string& name : classes) {
+    std::vector<std::string> row = {name};
+    for (const json* c : cases) {
+      std::string cell = "-";
+      for (const json& k : (*c)["profile"]["classes"]) {
+        if (k.value("class", "") == name) {
+          cell = absl::StrFormat("%.0f ms (%.0f%%)", 1000 * k.value("seconds_per_step", 0.0),
+                                 100 * k.value("share_of_ops", 0.0));
+        }
+      }
+      row.push_back(cell);
+    }
+    table.AddRow(row);
+  }
+  std::vector<std::string> rate = {"step FLOP/s / GEMM peak"};
+  std::vector<std::string> trace = {"Chrome trace"};
+  for (const json* c : cases) {
+    const json& p = (*c)["profile"];
+    rate.push_back(absl::StrFormat("%.1f / %.1f GFLOP/s (%.0f%%)", p.value("achieved_flops_per_second", 0.0) / 1e9,
+                                   p.value("gemm_peak_flops_per_second", 0.0) / 1e9,
+                                   100 * p.value("achieved_flops_per_second", 0.0) /
+                                       std::max(1.0, p.value("gemm_peak_flops_per_second", 0.0))));
+    trace.push_back(absl::StrCat("`", p.value("trace", "?"), "`"));
+  }
+  table.AddRow(rate);
+  table.AddRow(trace);
+  return absl::StrCat(
+      "\n## Step profile (`//benchmarks:throughput --profile_steps`)\n\n", table.Render(),
+      "\nLibTorch's profiler around ", cases[0]->at("profile").value("steps", 0),
+      " more steps of each case after its timed ones (the timing above is unprofiled). Self time: an op's time less "
+      "its children's; the class comes from the op's name and the trainer's scopes (`step/optimizer`, "
+      "`moco/momentum_update`, `moco/head`). Step FLOPs: the forward FLOPs the profiler counts (convolutions, "
+      "matrix products), x3 where gradients flow, x1 in the key encoder; FLOP/s divides them by the unprofiled "
+      "median step. The GEMM peak: ",
+      cases[0]->at("profile").value("gemm_peak_how", "?"), " (the bf16 case's in bf16).\n");
 }
 
 }  // namespace
@@ -204,6 +263,8 @@ std::string RenderBenchmarksMarkdown(const json& doc) {
       "small batch. */bf16*: `run.precision: BF16`, bf16 autocast of the encoders (convolutions and matrix "
       "products in bfloat16; weights, BN statistics, queue, logits and loss in float32), run only where the CPU "
       "has native bf16 (avx512_bf16 or amx_bf16). Peak RSS: `getrusage` of the case's own process.\n");
+
+  absl::StrAppend(&md, ProfileSection(t));
 
   MarkdownTable python({"mode", "workers", "channels_last", "precision", "images/s", "images/s (median step)",
                         "data wait", "peak RSS (MiB)", "workers' peak RSS (MiB)"});

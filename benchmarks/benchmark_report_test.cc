@@ -20,7 +20,11 @@ json Document() {
                 "load_average_at_start": 0.5, "git_commit": "abc1234", "date_utc": "2026-01-02 03:04"},
     "throughput": {"torch_version": "2.11.0", "cases": [
       {"case": "moco/memory/r18", "batch": 64, "image_size": 32, "channels_last": true, "images_per_second": 300.0,
-       "images_per_second_median_step": 310.0, "peak_rss_mib": 512.4},
+       "images_per_second_median_step": 310.0, "peak_rss_mib": 512.4,
+       "profile": {"steps": 3, "trace": "runs/profile/moco_memory_r18.trace.json", "gemm_peak_how": "1024^3 at::mm",
+                   "achieved_flops_per_second": 30e9, "gemm_peak_flops_per_second": 200e9,
+                   "classes": [{"class": "BN forward", "seconds_per_step": 0.5, "share_of_ops": 0.4},
+                               {"class": "conv forward", "seconds_per_step": 0.25, "share_of_ops": 0.2}]}},
       {"case": "moco/dataset/r18", "batch": 64, "image_size": 32, "channels_last": true, "images_per_second": 290.0,
        "data_wait_fraction": 0.012, "peak_rss_mib": 600},
       {"case": "moco/memory/r50", "error": "out of memory"}]},
@@ -51,6 +55,11 @@ TEST(BenchmarkReportTest, EveryTableIsThere) {
   EXPECT_THAT(md, HasSubstr("| Share of our end-to-end MoCo step spent waiting for data | <= 5% | 1.2% | yes |"));
   EXPECT_THAT(md, HasSubstr("| moco/memory/r18 | 64 | 32 | yes | fp32 | 300.0 | 310.0 | - | 512 |\n"));
   EXPECT_THAT(md, HasSubstr("| moco/dataset/r18 | 64 | 32 | yes | fp32 | 290.0 | - | 1.2% | 600 |\n"));
+  EXPECT_THAT(md, HasSubstr("## Step profile (`//benchmarks:throughput --profile_steps`)\n\n"
+                            "| op class (self time per step) | moco/memory/r18 |\n| --- | --- |\n"
+                            "| BN forward | 500 ms (40%) |\n| conv forward | 250 ms (20%) |\n"
+                            "| step FLOP/s / GEMM peak | 30.0 / 200.0 GFLOP/s (15%) |\n"
+                            "| Chrome trace | `runs/profile/moco_memory_r18.trace.json` |\n"));
   EXPECT_THAT(md, HasSubstr("| moco/memory/r50 | failed: out of memory |  |  |  |  |  |  |  |\n"));
   EXPECT_THAT(md, HasSubstr("| memory | 0 | yes | fp32 | 250.0 | - | - | - | - |\n"));
   EXPECT_THAT(md, HasSubstr("| augment | - | - | - | 500.0 | - | - | - | - |\n"));

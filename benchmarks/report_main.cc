@@ -116,6 +116,11 @@ int Main(const std::string& argv0) {
                                                                    : absl::GetFlag(FLAGS_out_dir);
   std::error_code ec;
   fs::create_directories(out_dir, ec);
+  // The step profile's Chrome traces (tens of MB): runs/profile beside the default reports/ (not
+  // committed), else in the given --out_dir.
+  const std::string profile_dir = absl::GetFlag(FLAGS_out_dir).empty()
+                                      ? (fs::path(WorkspaceDir()) / "runs" / "profile").string()
+                                      : (fs::path(out_dir) / "profile").string();
   json doc;
   Runner runner;
   if (!absl::GetFlag(FLAGS_from_json).empty()) {
@@ -156,7 +161,8 @@ int Main(const std::string& argv0) {
     } else {
       const std::vector<std::string> common = {absl::StrCat("--threads=", threads), absl::StrCat("--warmup=", warmup)};
       std::vector<std::string> r18 = {*throughput, absl::StrCat("--cases=", kR18Cases, bf16 ? kR18Bf16Cases : ""),
-                                      absl::StrCat("--steps=", steps),
+                                      absl::StrCat("--steps=", steps), absl::StrCat("--profile_steps=", quick ? 1 : 3),
+                                      absl::StrCat("--profile_dir=", profile_dir),
                                       absl::StrCat("--batch=", batch)};
       if (quick) r18.push_back("--max_train_images=2048");
       r18.insert(r18.end(), common.begin(), common.end());

@@ -65,6 +65,10 @@ for b in BM_DecodeJpeg BM_DecodePng 'BM_AugmentPair/size:224/recipe:1' BM_Decode
          'BM_MemoryBankSampleLogits/K:4096' BM_MemoryBankUpdate; do
   expect "^\| $b[^|]* \| [0-9.e+]+ [mun]?s \| [0-9]" "micro-benchmark $b"
 done
+expect '^## Step profile' 'the step profile'
+expect '^\| conv forward \| [0-9]+ ms' 'the profile'"'"'s conv forward time'
+expect '^\| step FLOP/s / GEMM peak \| [0-9.]+ / [0-9.]+ GFLOP/s' 'the FLOP/s against the GEMM peak'
+[ -s "$out/profile/moco_memory_r18.trace.json" ] || { echo "FAIL: no Chrome trace in $out/profile"; failed=1; }
 expect '^## How to reproduce' 'the commands'
 expect 'moco_reference.py --mode=dataloader --workers=2 --channels_last' 'the Python command'
 [ "$status" -eq 0 ] || { echo "FAIL: report exited with $status"; failed=1; }

@@ -21,6 +21,9 @@
 //                      K = 65536) with batch --r50_batch; its dataset source upsamples CIFAR-10
 //   /nchw      contiguous NCHW tensors instead of channels_last (memory source only: the trainer
 //              always uses channels_last)
+// --profile_steps=N profiles N more steps of each memory case after its timed ones (the timing is
+// not disturbed) and adds a "profile" object: self time per step by op class (step_profile.h),
+// the step's FLOPs and FLOP/s, and the measured GEMM peak at the case's precision and threads.
 //   /bf16 /fp32 run.precision BF16 or FP32 (default PRECISION_AUTO: bf16 on a GPU, fp32 on a CPU);
 //              bf16 on a CPU without native bf16 is refused, as the trainer refuses it
 // Each case runs in a process of its own (the same binary with --isolate=false), so that its peak
@@ -67,6 +70,7 @@
 #include "moco/distributed/process_group.h"
 #include "moco/train/run_setup.h"
 #include "moco/train/trainer.h"
+#include "benchmarks/step_profile.h"
 
 constexpr char kAllCases[] =
     "moco/memory/r18,moco/memory/r18/nchw,end_to_end/memory/r18,memory_bank/memory/r18,supervised/memory/r18,"
@@ -87,6 +91,10 @@ ABSL_FLAG(std::string, device, "auto", "cpu, cuda, or auto (cuda when a GPU is t
 ABSL_FLAG(std::string, configs_dir, "configs", "Where the cpu/, gpu/ and paper/ experiment files are.");
 ABSL_FLAG(bool, isolate, true, "Run each case in a process of its own (for its own peak resident memory).");
 ABSL_FLAG(std::string, out, "", "Also write the JSON document to this file.");
+ABSL_FLAG(int, profile_steps, 0,
+          "After the timed steps of each memory case, profile this many more (0: none): a Chrome trace in "
+          "--profile_dir and, in the case's JSON, the time by op class and the FLOP/s against the GEMM peak.");
+ABSL_FLAG(std::string, profile_dir, "runs/profile", "Where the profile's Chrome traces go (one per case).");
 
 namespace moco {
 namespace {
@@ -242,6 +250,40 @@ absl::StatusOr<json> RunFromMemory(const Case& c, const config::ExperimentConfig
     }
   }
   json out = StepStatistics(seconds, batch);
+  if (const int profile_steps = absl::GetFlag(FLAGS_profile_steps); profile_steps > 0) {
+    std::string file = c.name;
+    std::replace(file.begin(), file.end(), '/', '_');
+    const std::string trace = (fs::path(OutputPath(absl::GetFlag(FLAGS_profile_dir))) / (file + ".trace.json")).string();
+    const auto start = Clock::now();
+    StepProfiler profiler;
+    for (int step = 0; step < profile_steps; ++step) {
+      MOCO_ASSIGN_OR_RETURN(StepOutput step_out, StepForward(*mechanism, data, warmup + steps + step, device, bf16));
+      MOCO_RETURN_IF_ERROR(StepBackward(step_out, sgd, group));
+    }
+    const double profiled_seconds = SecondsSince(start);
+    MOCO_ASSIGN_OR_RETURN(std::vector<ProfiledOp> ops, profiler.Stop(trace));
+    const StepProfile profile = SummariseOps(std::move(ops));
+    const double step_seconds = out["step_seconds_median"].get<double>();  // unprofiled
+    const double flops_per_step = profile.step_flops / profile_steps;
+    const double peak = MeasureGemmFlops(bf16, 1024, 1.0);
+    json classes = json::array();
+    for (const OpClassTime& k : profile.classes) {
+      classes.push_back({{"class", k.op_class},
+                         {"seconds_per_step", k.seconds / profile_steps},
+                         {"share_of_ops", k.seconds / profile.op_seconds},
+                         {"calls_per_step", static_cast<double>(k.calls) / profile_steps}});
+    }
+    out["profile"] = {{"steps", profile_steps},
+                      {"trace", trace},
+                      {"profiled_seconds_per_step", profiled_seconds / profile_steps},
+                      {"op_seconds_per_step", profile.op_seconds / profile_steps},
+                      {"classes", classes},
+                      {"flops_per_step", flops_per_step},
+                      {"achieved_flops_per_second", flops_per_step / step_seconds},
+                      {"gemm_peak_flops_per_second", peak},
+                      {"gemm_peak_how", absl::StrCat("best of repeated 1024 x 1024 x 1024 ", bf16 ? "bf16" : "fp32",
+                                                     " at::mm at ", at::get_num_threads(), " threads")}};
+  }
   // Per CPU second of this process: at one thread, a figure that other work on the machine barely
   // moves (the CI regression's); with more threads it also counts OpenMP's spin-waiting.
   out["images_per_cpu_second"] = steps * batch / cpu_seconds;

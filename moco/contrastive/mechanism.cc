@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/record_function.h>
 #include <torch/nn/functional/normalization.h>
 
 #include <utility>
@@ -48,6 +49,7 @@ class MocoMechanism : public Mechanism {
       out.loss = out.loss + second.loss;
       k = at::cat({k, k2});
     }
+    RECORD_USER_SCOPE("moco/head");
     MOCO_ASSIGN_OR_RETURN(at::Tensor all_keys, group_.AllGather(k.contiguous()));  // global batch
     queue_->Enqueue(all_keys);
     return out;
@@ -65,7 +67,11 @@ class MocoMechanism : public Mechanism {
     {
       torch::NoGradGuard no_grad;
       // The momentum update comes before the keys are computed (Algorithm 1), once per step.
-      if (pass == 0) MomentumEncoderUpdate(*encoder_k_, *encoder_q_, config_.momentum());
+      if (pass == 0) {
+        RECORD_USER_SCOPE("moco/momentum_update");  // the scopes label //benchmarks:throughput's profile
+        MomentumEncoderUpdate(*encoder_k_, *encoder_q_, config_.momentum());
+      }
+      RECORD_USER_SCOPE("moco/key_encoder");
       if (config_.shuffle_bn()) {
         MOCO_ASSIGN_OR_RETURN(k, ShuffledEncode([&](const at::Tensor& x) { return encoder_k_->forward(x); },
                                                 view_k, group_, StepGenerator(seed_, step, pass)));
@@ -74,6 +80,7 @@ class MocoMechanism : public Mechanism {
       }
       k = Normalize(k);
     }
+    RECORD_USER_SCOPE("moco/head");
     Float32Scope fp32;
     // The queue is cloned into the graph: it is overwritten in place by the enqueue below.
     at::Tensor logits = InfoNceLogits(q, k, queue_->keys().clone(), temperature_);  // N x (1 + K)
@@ -107,6 +114,7 @@ class EndToEndMechanism : public Mechanism {
     // All keys of the global batch, all with gradient: K = global batch - 1 negatives.
     at::Tensor keys = AllGatherWithGradient(k, group_);        // (P*N) x C
     const int64_t offset = group_.rank() * n;
+    RECORD_USER_SCOPE("moco/head");
     Float32Scope fp32;
     at::Tensor logits = q.matmul(keys.t()).div_(temperature_);  // N x (P*N); positive at offset + i
     at::Tensor targets = at::arange(offset, offset + n, at::TensorOptions().dtype(at::kLong).device(q.device()));
@@ -147,6 +155,7 @@ class MemoryBankMechanism : public Mechanism {
     at::Tensor picks = bank_->SampleIndices(n * group_.world_size(), config_.num_negatives(),
                                             StepGenerator(seed_, step, 100));  // (P*N) x K
     picks = picks.narrow(0, group_.rank() * n, n).to(q.device());                 // N x K
+    RECORD_USER_SCOPE("moco/head");
     Float32Scope fp32;
     at::Tensor logits = bank_->Logits(q, batch.indices, picks, temperature_);      // N x (1 + K)
     at::Tensor loss;

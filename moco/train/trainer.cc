@@ -1,5 +1,6 @@
 #include "moco/train/trainer.h"
 
+#include <ATen/record_function.h>
 #include <torch/cuda.h>
 #include <torch/headeronly/version.h>
 #include <torch/optim/sgd.h>
@@ -121,13 +122,18 @@ std::unique_ptr<torch::optim::SGD> MakeSgd(const config::ExperimentConfig& confi
 
 absl::StatusOr<StepOutput> StepForward(Mechanism& mechanism, const TrainBatch& batch, int64_t step,
                                        c10::Device device, bool bf16) {
+  RECORD_USER_SCOPE("step/forward");  // the phases, for //benchmarks:throughput --profile_steps
   Bf16Autocast autocast(device, bf16);
   return mechanism.Forward(batch, step);
 }
 
 absl::Status StepBackward(const StepOutput& out, torch::optim::SGD& sgd, const ProcessGroupHandle& group) {
-  sgd.zero_grad();
-  out.loss.backward();
+  {
+    RECORD_USER_SCOPE("step/backward");
+    sgd.zero_grad();
+    out.loss.backward();
+  }
+  RECORD_USER_SCOPE("step/optimizer");
   MOCO_RETURN_IF_ERROR(AverageGradients(sgd.param_groups()[0].params(), group));
   sgd.step();
   return absl::OkStatus();
