@@ -83,6 +83,45 @@ TEST(ResNetTest, SplitBatchNormNormalisesEachChunkSeparately) {
   EXPECT_TRUE(torch::allclose(SplitBatchNorm(bn, x, 2), bn->forward(x)));
 }
 
+// The one-node SplitBatchNorm gives what batch_norm on each chunk and a concatenation give: the
+// same output, input, weight and bias gradients bit for bit, and the same running statistics;
+// in float32 and on bfloat16 input (autocast).
+TEST(ResNetTest, SplitBatchNormEqualsChunkAndConcatenate) {
+  for (const auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    torch::manual_seed(1);
+    torch::nn::BatchNorm2d bn(16), reference(16);
+    torch::NoGradGuard no_grad_init;
+    bn->weight.uniform_(0.5, 1.5);
+    bn->bias.uniform_(-0.5, 0.5);
+    reference->weight.copy_(bn->weight);
+    reference->bias.copy_(bn->bias);
+    const torch::Tensor x0 = (torch::randn({32, 16, 8, 8}) * 3 + 1).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+    const torch::Tensor g = torch::randn({32, 16, 8, 8}).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::AutoGradMode grad_on(true);
+    torch::Tensor x = x0.clone().requires_grad_(true), xr = x0.clone().requires_grad_(true);
+    torch::Tensor y = SplitBatchNorm(bn, x, 4);
+    std::vector<torch::Tensor> parts, means, vars;
+    for (const torch::Tensor& chunk : xr.chunk(4, 0)) {
+      means.push_back(reference->running_mean.clone());
+      vars.push_back(reference->running_var.clone());
+      parts.push_back(torch::batch_norm(chunk, reference->weight, reference->bias, means.back(), vars.back(), true,
+                                        0.1, 1e-5, false));
+    }
+    torch::Tensor yr = torch::cat(parts, 0);
+    EXPECT_EQ(y.scalar_type(), dtype);
+    EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    EXPECT_TRUE(torch::equal(y, yr));
+    EXPECT_TRUE(torch::allclose(bn->running_mean, torch::stack(means).mean(0), 1e-6, 1e-6));
+    EXPECT_TRUE(torch::allclose(bn->running_var, torch::stack(vars).mean(0), 1e-6, 1e-6));
+    y.backward(g);
+    yr.backward(g);
+    EXPECT_TRUE(torch::equal(x.grad(), xr.grad()));
+    EXPECT_TRUE(torch::equal(bn->weight.grad(), reference->weight.grad()));  // summed in autograd's order
+    EXPECT_TRUE(torch::equal(bn->bias.grad(), reference->bias.grad()));
+  }
+}
+
 TEST(ResNetTest, SplitBatchNormGradientsFlow) {
   ResNet net(ResNetOptions(18).cifar_stem(true).width_multiplier(0.125).bn_splits(4).out_dim(8));
   torch::Tensor out = net->forward(torch::randn({8, 3, 16, 16}));
