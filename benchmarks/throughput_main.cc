@@ -21,11 +21,11 @@
 //                      K = 65536) with batch --r50_batch; its dataset source upsamples CIFAR-10
 //   /nchw      contiguous NCHW tensors instead of channels_last (memory source only: the trainer
 //              always uses channels_last)
+//   /bf16 /fp32 run.precision BF16 or FP32 (default PRECISION_AUTO: bf16 on a GPU, fp32 on a CPU);
+//              bf16 on a CPU without native bf16 is refused, as the trainer refuses it
 // --profile_steps=N profiles N more steps of each memory case after its timed ones (the timing is
 // not disturbed) and adds a "profile" object: self time per step by op class (step_profile.h),
 // the step's FLOPs and FLOP/s, and the measured GEMM peak at the case's precision and threads.
-//   /bf16 /fp32 run.precision BF16 or FP32 (default PRECISION_AUTO: bf16 on a GPU, fp32 on a CPU);
-//              bf16 on a CPU without native bf16 is refused, as the trainer refuses it
 // Each case runs in a process of its own (the same binary with --isolate=false), so that its peak
 // resident memory (getrusage's ru_maxrss) is its own. Steps run as the trainer runs them: with
 // channels_last, under bf16 autocast where the case's precision says so (moco/models/autocast.h).
@@ -323,6 +323,9 @@ absl::StatusOr<json> RunFromDataset(const Case& c, config::ExperimentConfig conf
 absl::StatusOr<json> RunCase(const Case& c) {
   MOCO_ASSIGN_OR_RETURN(config::ExperimentConfig config, CaseConfig(c));
   SetUpThreads(config.run());  // run.threads is Threads()
+  // The precision the step runs at, as the trainer resolves it (PickBf16).
+  MOCO_ASSIGN_OR_RETURN(const c10::Device device, PickDevice(config.run()));
+  MOCO_ASSIGN_OR_RETURN(const bool bf16, PickBf16(config.run(), device));
   const auto start = Clock::now();
   absl::StatusOr<json> figures = c.source == "memory" ? RunFromMemory(c, config) : RunFromDataset(c, config);
   if (!figures.ok()) return figures.status();
@@ -336,10 +339,7 @@ absl::StatusOr<json> RunCase(const Case& c) {
               {"batch", config.optim().batch_size()},
               {"image_size", config.data().image_size()},
               {"channels_last", c.channels_last},
-              {"precision", (c.precision == config::RunConfig::BF16 ||
-                             (c.precision == config::RunConfig::PRECISION_AUTO && UseCuda()))
-                                ? "bf16"
-                                : "fp32"},
+              {"precision", bf16 ? "bf16" : "fp32"},
               {"steps", absl::GetFlag(FLAGS_steps)},
               {"warmup", c.source == "memory" ? absl::GetFlag(FLAGS_warmup) : 1},
               {"threads", Threads()},
