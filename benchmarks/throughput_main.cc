@@ -7,7 +7,7 @@
 //   bazel run //benchmarks:throughput -- --cases=moco/memory/r18,supervised/memory/r18
 //   bazel run //benchmarks:throughput -- --steps=20 --out=/tmp/throughput.json   # every case
 //
-// A case is <mechanism>/<source>/<model>[/nchw][/bf16|/fp32]:
+// A case is <mechanism>/<source>/<model>[/nchw|/devaug][/bf16|/fp32]:
 //   mechanism  moco, end_to_end, memory_bank or supervised
 //   source     memory:  a fixed batch of random images already in memory, so only the step is timed
 //              dataset: the trainer itself (moco/train/trainer.h) on CIFAR-10 JPEG: images decoded
@@ -21,6 +21,8 @@
 //                      K = 65536) with batch --r50_batch; its dataset source upsamples CIFAR-10
 //   /nchw      contiguous NCHW tensors instead of channels_last (memory source only: the trainer
 //              always uses channels_last)
+//   /devaug    data.augment_on DEVICE (dataset source only): the loader gathers decoded images and
+//              the views are made on the training device by batched tensor ops, inside the step
 //   /bf16 /fp32 run.precision BF16 or FP32 (default PRECISION_AUTO: bf16 on a GPU, fp32 on a CPU);
 //              bf16 on a CPU without native bf16 is refused, as the trainer refuses it
 // --profile_steps=N profiles N more steps of each memory case after its timed ones (the timing is
@@ -77,7 +79,7 @@ constexpr char kAllCases[] =
     "moco/dataset/r18,supervised/dataset/r18,moco/memory/r50,supervised/memory/r50";
 
 ABSL_FLAG(std::string, cases, kAllCases,
-          "Comma-separated cases (mechanism/source/model[/nchw][/bf16|/fp32]; see the top of "
+          "Comma-separated cases (mechanism/source/model[/nchw|/devaug][/bf16|/fp32]; see the top of "
           "throughput_main.cc), or 'all'.");
 ABSL_FLAG(int, steps, 20, "Timed steps per case.");
 ABSL_FLAG(int, warmup, 3, "Untimed steps before them (memory source; the trainer leaves out its first step).");
@@ -112,6 +114,7 @@ struct Case {
   std::string source;     // memory, dataset
   std::string model;      // r18, r18gpu, r50
   bool channels_last = true;
+  bool views_on_device = false;  // data.augment_on DEVICE (dataset source)
   config::RunConfig::Precision precision = config::RunConfig::PRECISION_AUTO;
 };
 
@@ -120,7 +123,7 @@ absl::StatusOr<Case> ParseCase(const std::string& name) {
   auto bad = [&](const std::string& why) {
     return absl::InvalidArgumentError(absl::StrCat("--cases: '", name, "': ", why));
   };
-  if (parts.size() < 3 || parts.size() > 5) return bad("want mechanism/source/model[/nchw][/bf16|/fp32]");
+  if (parts.size() < 3 || parts.size() > 5) return bad("want mechanism/source/model[/nchw|/devaug][/bf16|/fp32]");
   Case c{name, parts[0], parts[1], parts[2]};
   const std::vector<std::string> mechanisms = {"moco", "end_to_end", "memory_bank", "supervised"};
   if (std::find(mechanisms.begin(), mechanisms.end(), c.mechanism) == mechanisms.end()) {
@@ -133,10 +136,13 @@ absl::StatusOr<Case> ParseCase(const std::string& name) {
     if (parts[i] == "nchw" && i == 3) {
       if (c.source == "dataset") return bad("the trainer always uses channels_last; nchw is for the memory source");
       c.channels_last = false;
+    } else if (parts[i] == "devaug" && i == 3) {
+      if (c.source != "dataset") return bad("devaug makes the trainer's views on the device: dataset source only");
+      c.views_on_device = true;
     } else if ((parts[i] == "bf16" || parts[i] == "fp32") && !precision_set) {
       c.precision = parts[i] == "bf16" ? config::RunConfig::BF16 : config::RunConfig::FP32;
     } else {
-      return bad(absl::StrCat("'", parts[i], "': after the model come nchw, then bf16 or fp32"));
+      return bad(absl::StrCat("'", parts[i], "': after the model come nchw or devaug, then bf16 or fp32"));
     }
   }
   return c;
@@ -188,6 +194,7 @@ absl::StatusOr<config::ExperimentConfig> CaseConfig(const Case& c) {
         e->mutable_run()->set_precision(c.precision);
         e->mutable_eval()->set_knn_every_epochs(0);
         e->mutable_data()->set_loader_threads(Threads());
+        if (c.views_on_device) e->mutable_data()->set_augment_on(config::DataConfig::DEVICE);
         return absl::OkStatus();
       });
   if (!config.ok()) return absl::Status(config.status().code(), absl::StrCat(c.name, ": ", config.status().message()));
@@ -339,6 +346,7 @@ absl::StatusOr<json> RunCase(const Case& c) {
               {"batch", config.optim().batch_size()},
               {"image_size", config.data().image_size()},
               {"channels_last", c.channels_last},
+              {"views_made_on", c.views_on_device ? "device" : "host"},
               {"precision", bf16 ? "bf16" : "fp32"},
               {"steps", absl::GetFlag(FLAGS_steps)},
               {"warmup", c.source == "memory" ? absl::GetFlag(FLAGS_warmup) : 1},

@@ -242,6 +242,10 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
     return Invalid("data.image_size", absl::StrCat("must be in [8, 1024], got ", data.image_size()));
   if (data.augmentation() == config::DataConfig::AUGMENTATION_UNSPECIFIED)
     return Invalid("data.augmentation", "must be set");
+  if (data.augment_on() == config::DataConfig::AUGMENT_ON_UNSPECIFIED) return Invalid("data.augment_on", "must be set");
+  if (data.augment_on() == config::DataConfig::DEVICE && data.augmentation() == config::DataConfig::V2) {
+    return Invalid("data.augment_on", "DEVICE has no Gaussian blur, which the V2 recipe needs: use HOST with V2");
+  }
   if (data.max_train_images() < 0)
     return Invalid("data.max_train_images", absl::StrCat("must be >= 0, got ", data.max_train_images()));
   if (data.max_test_images() < 0)

@@ -173,6 +173,28 @@ TEST(ConfigTest, PrecisionIsPartOfTheIdentityAndAutoIsTheDefault) {
   EXPECT_TRUE(Validate(bf16).ok());
 }
 
+// Views made on the device are another distribution draw than the host's: part of the identity;
+// HOST, the default, is left out so older records keep their hashes. V2's blur has no device op.
+TEST(ConfigTest, AugmentOnIsPartOfTheIdentityAndRefusesV2) {
+  const ExperimentConfig plain = Parse(kMinimal);
+  ExperimentConfig host = plain, device = plain;
+  host.mutable_data()->set_augment_on(config::DataConfig::HOST);
+  device.mutable_data()->set_augment_on(config::DataConfig::DEVICE);
+  EXPECT_EQ(ConfigIdentity(host), ConfigIdentity(plain));
+  EXPECT_THAT(ConfigIdentity(device), HasSubstr("augment_on: DEVICE"));
+  EXPECT_TRUE(Validate(device).ok());
+
+  ExperimentConfig v2 = device;
+  v2.mutable_data()->set_augmentation(config::DataConfig::V2);
+  EXPECT_THAT(Validate(v2).message(), HasSubstr("data.augment_on"));
+  EXPECT_THAT(Validate(v2).message(), HasSubstr("V2"));
+  v2.mutable_data()->set_augment_on(config::DataConfig::HOST);
+  EXPECT_TRUE(Validate(v2).ok());
+  ExperimentConfig unset = plain;
+  unset.mutable_data()->set_augment_on(config::DataConfig::AUGMENT_ON_UNSPECIFIED);
+  EXPECT_THAT(Validate(unset).message(), HasSubstr("data.augment_on"));
+}
+
 TEST(ConfigTest, LinearLrScaling) {
   ExperimentConfig config = Parse(kMinimal);
   config.MergeFrom(Parse("optim { batch_size: 1024 lr: 0.03 }"));

@@ -46,7 +46,12 @@ absl::StatusOr<config::RunRecord> ReadRecord(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
   config::RunRecord record;
-  const auto status = google::protobuf::util::JsonStringToMessage(*text, &record);
+  // A record written by a newer binary may carry fields this one does not know; they are left
+  // out, not refused, so a sweep started before a field was added survives records written after.
+  // A run's identity is its config hash, which a field changing what ran also changes.
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  const auto status = google::protobuf::util::JsonStringToMessage(*text, &record, options);
   if (!status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a RunRecord: ", status.message().as_string()));
   }

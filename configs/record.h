@@ -20,7 +20,8 @@ namespace moco {
 // the parent folder.
 absl::Status WriteRecord(const std::string& path, const config::RunRecord& record);
 
-// Reads a record; errors name the file and, for bad JSON, what is wrong with it.
+// Reads a record; errors name the file and, for bad JSON, what is wrong with it. Fields this
+// binary does not know (written by a newer one) are ignored.
 absl::StatusOr<config::RunRecord> ReadRecord(const std::string& path);
 
 // A short, stable hash (16 hex digits, FNV-1a 64) of a config's text.

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "moco/common/files.h"
 
 namespace moco {
 namespace {
@@ -45,6 +46,22 @@ TEST(RecordTest, DirtyMeansCodeChangesNotReports) {
   EXPECT_EQ(GitCommit(), clean) << "a changed report is not a code change";
   ASSERT_EQ(std::system(("echo changed >> '" + repo + "/code.cc'").c_str()), 0);
   EXPECT_EQ(GitCommit(), clean + "+dirty");
+}
+
+// A record from a newer binary (a field this one lacks) reads, keeping the fields it knows;
+// malformed JSON is still refused, naming the file.
+TEST(RecordTest, ReadsRecordsWithFieldsFromANewerBinary) {
+  const std::string path = testing::TempDir() + "/newer.json";
+  ASSERT_TRUE(WriteFileAtomic(path, R"({"kind": "pretrain", "config_hash": "00ff", "field_from_the_future": 3})").ok());
+  absl::StatusOr<config::RunRecord> record = ReadRecord(path);
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->kind(), "pretrain");
+  EXPECT_EQ(record->config_hash(), "00ff");
+
+  ASSERT_TRUE(WriteFileAtomic(path, R"({"kind": "pretrain",)").ok());
+  record = ReadRecord(path);
+  ASSERT_FALSE(record.ok());
+  EXPECT_NE(record.status().message().find(path), std::string::npos) << record.status();
 }
 
 TEST(RecordTest, ConfigHashIsStableAndSensitive) {

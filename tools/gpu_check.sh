@@ -16,7 +16,8 @@
 # With GPU_CHECK_CIFAR=DIR (a CIFAR-10 JPEG tree, DIR/train/<class>/*.jpg) run.sh also
 # trains the GPU tier's config (configs/gpu/moco_cifar10.pbtxt) end to end from the JPEGs
 # for GPU_CHECK_STEPS steps (default 300): images/s with the C++ data pipeline and its
-# data-wait share.
+# data-wait share; and the throughput of that config with the views made on the CPU and on the
+# GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -90,7 +91,13 @@ runs=4
 if [ -n "\${GPU_CHECK_CIFAR:-}" ]; then
   run "\$here/bin/moco_pretrain" --config="\$here/configs/gpu/moco_cifar10.pbtxt" --output_dir=/tmp/gpu_check_cifar \\
     --fresh --max_steps="\${GPU_CHECK_STEPS:-300}" --set="data { root: \\"\$GPU_CHECK_CIFAR\\" }"
-  runs=\$((runs + 1))
+  # The two views made on the loader's CPU threads against on the GPU (data.augment_on DEVICE),
+  # in the same run (the dataset source reads MOCO_DATA_DIR/cifar10-jpeg).
+  views_data=\$(mktemp -d) && ln -s "\$(cd "\$GPU_CHECK_CIFAR" && pwd)" "\$views_data/cifar10-jpeg"
+  MOCO_DATA_DIR=\$views_data run "\$here/bin/benchmarks_throughput" --device=cuda \\
+    --configs_dir="\$here/configs" --steps=100 --cases=moco/dataset/r18gpu,moco/dataset/r18gpu/devaug \\
+    --out=/tmp/gpu_check_views.json
+  runs=\$((runs + 2))
 fi
 # Two MoCo steps over NCCL on every GPU, when there are several.
 ngpu=\$(\$PY -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || echo 0)

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "moco/common/parallel.h"
 
@@ -27,6 +28,14 @@ std::vector<int64_t> EpochOrder(uint64_t seed, int64_t epoch, int64_t n) {
     std::swap(order[i], order[j]);
   }
   return order;
+}
+
+uint64_t DeviceViewSeed(uint64_t seed, int64_t epoch, int64_t batch, int rank) {
+  uint64_t state = seed * 0xA0761D6478BD642FULL + 0x5EED;  // another stream than EpochOrder's and the views'
+  state = SplitMix64(state) + static_cast<uint64_t>(epoch);
+  state = SplitMix64(state) + static_cast<uint64_t>(batch);
+  state = SplitMix64(state) + static_cast<uint64_t>(rank);
+  return SplitMix64(state);
 }
 
 TwoViewLoader::TwoViewLoader(const LabeledImages* data, const LoaderOptions& options)
@@ -60,17 +69,30 @@ TrainBatch TwoViewLoader::Next() {
 TrainBatch TwoViewLoader::Make(int64_t batch) const {
   const int64_t n = options_.batch_size;
   const int64_t first = (batch * options_.world_size + options_.rank) * n;  // in order_
-  const int size = options_.augment.out_size;
-  const int64_t view_floats = 3LL * size * size;
   TrainBatch out;
-  out.view_q = at::empty({n, 3, size, size}, at::kFloat);
-  out.view_k = at::empty({n, 3, size, size}, at::kFloat);
   out.indices = at::empty({n}, at::kLong);
   out.labels = at::empty({n}, at::kLong);
-  float* q = out.view_q.data_ptr<float>();
-  float* k = out.view_k.data_ptr<float>();
   int64_t* indices = out.indices.data_ptr<int64_t>();
   int64_t* labels = out.labels.data_ptr<int64_t>();
+  if (options_.views_on_device) {
+    out.images = at::empty({n, data_->height, data_->width, data_->channels}, at::kByte);
+    uint8_t* images = out.images.data_ptr<uint8_t>();
+    const size_t bytes = data_->image_bytes();
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t index = order_[first + i];
+      std::memcpy(images + i * bytes, data_->image_data(static_cast<int>(index)), bytes);
+      indices[i] = index;
+      labels[i] = data_->labels[index];
+    }
+    out.view_seed = DeviceViewSeed(options_.seed, epoch_, batch, options_.rank);
+    return out;
+  }
+  const int size = options_.augment.out_size;
+  const int64_t view_floats = 3LL * size * size;
+  out.view_q = at::empty({n, 3, size, size}, at::kFloat);
+  out.view_k = at::empty({n, 3, size, size}, at::kFloat);
+  float* q = out.view_q.data_ptr<float>();
+  float* k = out.view_k.data_ptr<float>();
   ParallelFor(n, options_.threads, [&](int64_t i) {
     const int64_t index = order_[first + i];
     const uint8_t* image = data_->image_data(static_cast<int>(index));

@@ -5,6 +5,8 @@
 // [b * G, (b + 1) * G) of it, of which rank r takes its contiguous N = G / world share. Each
 // view is drawn from (seed, epoch, image index, view), so batches are identical whatever the
 // thread count, and a resumed run sees exactly the batches the uninterrupted one would have.
+// With views_on_device the batch carries its images and one seed from (seed, epoch, batch,
+// rank) for the device's draws instead (so those views depend on the number of processes too).
 //
 //   TwoViewLoader loader(&train, options);
 //   loader.Start(/*epoch=*/0, /*first_batch=*/0);
@@ -34,10 +36,16 @@ struct LoaderOptions {
   int threads = 0;  // augmentation threads; 0: one per core
   bool channels_last = true;
   AugmentOptions augment;
+  // Leave the views to the training device (MakeViewsOnDevice, tensor_augment.h): a batch then
+  // holds the images and their view seed, not view_q and view_k.
+  bool views_on_device = false;
 };
 
 // The order of the images in `epoch`: a permutation of [0, n) that depends on (seed, epoch).
 std::vector<int64_t> EpochOrder(uint64_t seed, int64_t epoch, int64_t n);
+
+// The seed of both device-made views of global batch `batch` of `epoch` on `rank`.
+uint64_t DeviceViewSeed(uint64_t seed, int64_t epoch, int64_t batch, int rank);
 
 class TwoViewLoader {
  public:

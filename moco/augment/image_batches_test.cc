@@ -77,6 +77,37 @@ TEST(ImageBatchesTest, RanksSplitTheGlobalBatchAndResumeMidEpoch) {
   EXPECT_EQ(seen.size(), 16u);
 }
 
+// views_on_device: each batch holds its images (in the epoch's order, this rank's share) and a
+// view seed that depends on (seed, epoch, batch, rank) only, so a resumed epoch gets it again.
+TEST(ImageBatchesTest, ViewsOnDeviceBatchesCarryTheImagesAndASeed) {
+  LabeledImages data = Synthetic(40);
+  LoaderOptions options = Options(1, /*rank=*/1, /*world=*/2);
+  options.views_on_device = true;
+  TwoViewLoader loader(&data, options);
+  ASSERT_EQ(loader.batches_per_epoch(), 2);
+  loader.Start(/*epoch=*/3, 0);
+  TrainBatch first = loader.Next(), second = loader.Next();
+  EXPECT_FALSE(first.view_q.defined());
+  ASSERT_EQ(first.images.sizes(), at::IntArrayRef({8, 12, 12, 3}));
+  EXPECT_EQ(first.images.scalar_type(), at::kByte);
+  const std::vector<int64_t> order = EpochOrder(5, 3, 40);
+  for (int i = 0; i < 8; ++i) {
+    const int64_t index = order[8 + i];  // rank 1 of 2: the second 8 of global batch 0
+    EXPECT_EQ(first.indices[i].item<int64_t>(), index);
+    const at::Tensor expected =
+        torch::from_blob(const_cast<uint8_t*>(data.image_data(static_cast<int>(index))), {12, 12, 3}, at::kByte);
+    EXPECT_TRUE(torch::equal(first.images[i], expected));
+  }
+  EXPECT_EQ(first.view_seed, DeviceViewSeed(5, 3, 0, 1));
+  EXPECT_EQ(second.view_seed, DeviceViewSeed(5, 3, 1, 1));
+  EXPECT_NE(first.view_seed, second.view_seed);
+  EXPECT_NE(DeviceViewSeed(5, 3, 0, 1), DeviceViewSeed(5, 3, 0, 0));
+  EXPECT_NE(DeviceViewSeed(5, 3, 0, 1), DeviceViewSeed(5, 4, 0, 1));
+  EXPECT_NE(DeviceViewSeed(5, 3, 0, 1), DeviceViewSeed(6, 3, 0, 1));
+  loader.Start(3, /*first_batch=*/1);  // a resume at batch 1
+  EXPECT_EQ(loader.Next().view_seed, second.view_seed);
+}
+
 TEST(ImageBatchesTest, EvalBatchIsDeterministic) {
   LabeledImages data = Synthetic(6);
   AugmentOptions options;

@@ -3,8 +3,10 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "moco/common/status.h"
 
 namespace moco {
 namespace {
@@ -63,9 +65,6 @@ absl::StatusOr<at::Tensor> AugmentBatch(const at::Tensor& images, const AugmentO
   }
   const AugmentSteps steps = options.steps.value_or(RecipeSteps(options.recipe));
   if (steps.blur_p > 0) return absl::UnimplementedError("AugmentBatch: blur (the V2 recipe) is not implemented");
-  if (steps.grayscale_before_jitter) {
-    return absl::UnimplementedError("AugmentBatch: grayscale before the jitter (the V1 recipe) is not implemented");
-  }
   const int64_t n = images.size(0), height = images.size(1), width = images.size(2);
   const int size = options.out_size;
   const at::TensorOptions f32 = images.options().dtype(at::kFloat);
@@ -99,6 +98,13 @@ absl::StatusOr<at::Tensor> AugmentBatch(const at::Tensor& images, const AugmentO
   const at::Tensor grid = at::affine_grid_generator(theta, {n, 3, size, size}, /*align_corners=*/false);
   x = at::grid_sampler(x, grid, /*bilinear*/ 0, /*border*/ 1, /*align_corners=*/false);
 
+  // RandomGrayscale: before the jitter in the V1 recipe, after it in the CIFAR and V2 ones.
+  auto grayscale = [&] {
+    const at::Tensor grey = Uniform(n, 0, 1, f32, generator).lt(steps.grayscale_p);
+    x = at::where(PerImage(grey), Luma(x).expand({n, 3, size, size}), x);
+  };
+  if (steps.grayscale_before_jitter) grayscale();
+
   // ColorJitter with probability jitter_p: the factors, then the four ops in a random order.
   const at::Tensor jitter = Uniform(n, 0, 1, f32, generator).lt(steps.jitter_p);
   auto factor = [&](float strength) { return Uniform(n, std::max(0.0f, 1.0f - strength), 1.0f + strength, f32, generator); };
@@ -117,13 +123,32 @@ absl::StatusOr<at::Tensor> AugmentBatch(const at::Tensor& images, const AugmentO
     apply(2, steps.saturation, Blend(x, Luma(x), PerImage(saturation)));
     apply(3, steps.hue, ShiftHue(x, hue));
   }
-  const at::Tensor grey = Uniform(n, 0, 1, f32, generator).lt(steps.grayscale_p);
-  x = at::where(PerImage(grey), Luma(x).expand({n, 3, size, size}), x);
+  if (!steps.grayscale_before_jitter) grayscale();
 
   const at::Tensor mean = at::tensor({options.mean[0], options.mean[1], options.mean[2]}, f32).view({1, 3, 1, 1});
   const at::Tensor stddev =
       at::tensor({options.stddev[0], options.stddev[1], options.stddev[2]}, f32).view({1, 3, 1, 1});
   return ((x - mean) / stddev).contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+absl::Status MakeViewsOnDevice(c10::Device device, const AugmentOptions& options, TrainBatch* batch) {
+  if (!batch->images.defined()) {
+    return absl::InvalidArgumentError("MakeViewsOnDevice: the batch has no images (the loader made its views)");
+  }
+  // A generator of the device's kind of its own, seeded by the batch: the views do not depend on
+  // what else drew from the device's default generator, and a resumed run draws them again.
+  at::Generator global = at::globalContext().defaultGenerator(device);  // a handle: the same generator
+  at::Generator generator;
+  {
+    std::lock_guard<std::mutex> lock(global.mutex());
+    generator = global.clone();
+  }
+  generator.set_current_seed(batch->view_seed);
+  const at::Tensor images = batch->images.to(device, /*non_blocking=*/true);
+  MOCO_ASSIGN_OR_RETURN(batch->view_q, AugmentBatch(images, options, generator));
+  MOCO_ASSIGN_OR_RETURN(batch->view_k, AugmentBatch(images, options, generator));
+  batch->images = at::Tensor();  // done with: the host copy goes back to the allocator
+  return absl::OkStatus();
 }
 
 }  // namespace moco

@@ -79,12 +79,11 @@ TEST(TensorAugmentTest, HueShiftOfAFullTurnIsTheIdentity) {
 
 // The batched views and AugmentView's are drawn from the same distribution: per-channel mean and
 // spread of the pixels, the share of grey views, and the spread of per-view brightness agree.
-TEST(TensorAugmentTest, SameDistributionAsTheCpuViews) {
+void ExpectSameDistributionAsTheCpuViews(const AugmentOptions& o) {
   const int n = 2048;
-  const AugmentOptions o = Cifar();
   const at::Tensor images = Images(n, 5);
   absl::StatusOr<at::Tensor> batched = AugmentBatch(images, o, at::make_generator<at::CPUGeneratorImpl>(11));
-  ASSERT_TRUE(batched.ok());
+  ASSERT_TRUE(batched.ok()) << batched.status();
   at::Tensor cpu = at::empty({n, 3, 32, 32});
   const at::Tensor contiguous = images.contiguous();
   for (int i = 0; i < n; ++i) {
@@ -104,6 +103,47 @@ TEST(TensorAugmentTest, SameDistributionAsTheCpuViews) {
   EXPECT_NEAR(grey_share(cpu), 0.2, 0.03);
   const double spread_b = b.mean({1, 2, 3}).std().item<double>(), spread_cpu = cpu.mean({1, 2, 3}).std().item<double>();
   EXPECT_NEAR(spread_b, spread_cpu, 0.1 * spread_cpu);
+}
+
+TEST(TensorAugmentTest, SameDistributionAsTheCpuViews) { ExpectSameDistributionAsTheCpuViews(Cifar()); }
+
+// V1: grayscale before a jitter applied to every view, hue 0.4.
+TEST(TensorAugmentTest, SameDistributionAsTheCpuViewsV1) {
+  AugmentOptions o = Cifar();
+  o.recipe = AugmentRecipe::kV1;
+  ExpectSameDistributionAsTheCpuViews(o);
+}
+
+// The training path: both views from one generator seeded by the batch's view_seed (the same
+// draws as a fresh generator with that seed, whatever the default generator did before), the
+// key view another draw than the query's, and the images dropped once used.
+TEST(TensorAugmentTest, MakeViewsOnDeviceDrawsFromTheBatchSeed) {
+  const AugmentOptions o = Cifar();
+  auto batch_of = [](uint64_t seed) {
+    TrainBatch batch;
+    batch.images = Images(16, 9);
+    batch.view_seed = seed;
+    return batch;
+  };
+  TrainBatch batch = batch_of(42);
+  at::rand({100});  // the default generator moves; the views must not
+  ASSERT_TRUE(MakeViewsOnDevice(at::kCPU, o, &batch).ok());
+  EXPECT_FALSE(batch.images.defined());
+  at::Generator fresh = at::make_generator<at::CPUGeneratorImpl>(42);
+  const at::Tensor q = AugmentBatch(Images(16, 9), o, fresh).value();
+  const at::Tensor k = AugmentBatch(Images(16, 9), o, fresh).value();
+  EXPECT_TRUE(at::equal(batch.view_q, q));
+  EXPECT_TRUE(at::equal(batch.view_k, k));
+  EXPECT_FALSE(at::equal(batch.view_q, batch.view_k));
+
+  TrainBatch again = batch_of(42), other = batch_of(43);
+  ASSERT_TRUE(MakeViewsOnDevice(at::kCPU, o, &again).ok());
+  ASSERT_TRUE(MakeViewsOnDevice(at::kCPU, o, &other).ok());
+  EXPECT_TRUE(at::equal(again.view_q, batch.view_q));
+  EXPECT_FALSE(at::equal(other.view_q, batch.view_q));
+
+  TrainBatch no_images;
+  EXPECT_EQ(MakeViewsOnDevice(at::kCPU, o, &no_images).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(TensorAugmentTest, RefusesWhatItDoesNotDo) {

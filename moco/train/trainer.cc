@@ -26,6 +26,7 @@
 #include "configs/config.h"
 #include "configs/record.h"
 #include "moco/augment/image_batches.h"
+#include "moco/augment/tensor_augment.h"
 #include "moco/common/duration.h"
 #include "moco/common/event_writer.h"
 #include "moco/common/files.h"
@@ -169,6 +170,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   loader_options.seed = run.seed();
   loader_options.threads = loader_threads;
   loader_options.augment = augment;
+  loader_options.views_on_device = config.data().augment_on() == config::DataConfig::DEVICE;
   TwoViewLoader loader(&train, loader_options);
   const int64_t steps_per_epoch = loader.batches_per_epoch();
   if (steps_per_epoch == 0) {
@@ -178,10 +180,11 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   }
   if (log) {
     *log << absl::StrFormat("[%s] %s: %d train / %d test images of %dx%dx%d, %d classes; %lld steps/epoch; "
-                            "%s %s, %d threads, %d process(es)\n",
+                            "%s %s, views made on the %s, %d threads, %d process(es)\n",
                             config.name(), DatasetRoot(config.data()), train.size(), test.size(), train.height,
                             train.width, train.channels, num_classes, static_cast<long long>(steps_per_epoch),
-                            device.str(), bf16 ? "bf16" : "fp32", threads, env.world_size);
+                            device.str(), bf16 ? "bf16" : "fp32",
+                            loader_options.views_on_device ? "device" : "host", threads, env.world_size);
   }
 
   // Model and optimizer. Every rank seeds identically, so the encoders start equal.
@@ -301,8 +304,12 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       const auto step_start = Clock::now();
       TrainBatch batch = loader.Next();  // waits only if the batch prepared ahead is not ready
       const double waited = SecondsSince(step_start);
-      batch.view_q = batch.view_q.to(device, /*non_blocking=*/true);
-      batch.view_k = batch.view_k.to(device, /*non_blocking=*/true);
+      if (loader_options.views_on_device) {
+        MOCO_RETURN_IF_ERROR(MakeViewsOnDevice(device, augment, &batch));
+      } else {
+        batch.view_q = batch.view_q.to(device, /*non_blocking=*/true);
+        batch.view_k = batch.view_k.to(device, /*non_blocking=*/true);
+      }
       absl::StatusOr<StepOutput> out = StepForward(*mechanism, batch, step, device, bf16);
       if (!out.ok()) return out.status();
       if (options.on_loss) options.on_loss(step, out->loss);

@@ -73,13 +73,15 @@ TrainOptions Quiet() {
 
 // Trains the tiny MoCo run straight and stopped-then-resumed at `precision`, checks the two
 // end bit-identical, and returns the straight run's final tensors.
-std::map<std::string, at::Tensor> ExpectResumeIsBitIdentical(config::RunConfig::Precision precision,
-                                                             const std::string& name) {
+std::map<std::string, at::Tensor> ExpectResumeIsBitIdentical(
+    config::RunConfig::Precision precision, const std::string& name,
+    config::DataConfig::AugmentOn augment_on = config::DataConfig::HOST) {
   const std::string straight_dir = TempDir(name + "_straight"), resumed_dir = TempDir(name + "_resumed");
   const std::string moco = "moco { queue_size: 64 momentum: 0.99 }";
   auto config_in = [&](const std::string& dir) {
     config::ExperimentConfig c = TinyConfig(moco, dir);
     c.mutable_run()->set_precision(precision);
+    c.mutable_data()->set_augment_on(augment_on);
     return c;
   };
   absl::StatusOr<TrainResult> straight = Train(config_in(straight_dir), Quiet());
@@ -135,6 +137,17 @@ TEST(TrainerTest, Bf16RunsResumeBitIdenticallyAndKeepFloat32State) {
   EXPECT_FALSE(torch::equal(bf16.at("encoder_q.conv1.weight"), fp32.at("encoder_q.conv1.weight")));
   // Close, though: the same run at a coarser precision, not another run.
   EXPECT_LT((bf16.at("encoder_q.fc.weight") - fp32.at("encoder_q.fc.weight")).abs().max().item<double>(), 0.05);
+}
+
+// Views made by the batched tensor ops (data.augment_on DEVICE, here on the CPU): the run trains,
+// resumes bit-exactly (the views' draws are seeded per batch), and is another run than the host
+// views' (it did use them).
+TEST(TrainerTest, DeviceMadeViewsTrainAndResumeBitIdentically) {
+  const std::map<std::string, at::Tensor> device =
+      ExpectResumeIsBitIdentical(config::RunConfig::FP32, "device_views", config::DataConfig::DEVICE);
+  const std::map<std::string, at::Tensor> host = ExpectResumeIsBitIdentical(config::RunConfig::FP32, "host_views");
+  ASSERT_TRUE(device.count("encoder_q.conv1.weight") && host.count("encoder_q.conv1.weight"));
+  EXPECT_FALSE(torch::equal(device.at("encoder_q.conv1.weight"), host.at("encoder_q.conv1.weight")));
 }
 
 TEST(TrainerTest, RefusesToResumeACheckpointOfTheOtherPrecision) {
