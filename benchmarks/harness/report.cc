@@ -231,7 +231,7 @@ std::string RenderReport(const config::TableConfig& table, const std::vector<Pla
     absl::StrAppend(&md, "\n## The gaps against ", table.axis_label(), " (ours)\n\n![the gaps](", gap_plot_file,
                     ")\n");
   }
-  absl::StrAppend(&md, "\n## The paper's findings, checked on our runs\n\n");
+  absl::StrAppend(&md, "\n## ", table.findings_heading(), "\n\n");
   for (const Finding& f : findings) {
     absl::StrAppend(&md, "- **", VerdictName(f.verdict), "**: ", f.claim, ". ", f.evidence, ".\n");
   }

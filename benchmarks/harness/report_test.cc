@@ -343,6 +343,17 @@ TEST(RenderTest, TheWholeReport) {
       "| e2e-256-s0 | diverged | – | – | nan | 0 | 1.0 min | 0 |  | abc1234 | cpu x2 | runs/e2e-256-s0.json |\n");
 }
 
+// A table that tests a finding of ours (the precision table) says so in the heading.
+TEST(RenderTest, TheFindingsHeadingIsTheTables) {
+  std::vector<PlannedRun> runs = {Done("moco", "moco", 256, 0, 40)};
+  config::TableConfig table = TableNamed("queue_size");
+  table.set_findings_heading("Our finding (not the paper's), checked on our runs");
+  const auto cells = Aggregate(runs, "knn_top1");
+  const std::string md = RenderReport(table, runs, cells, CheckFindings(table, cells), "knn_top1", "");
+  EXPECT_THAT(md, HasSubstr("\n## Our finding (not the paper's), checked on our runs\n"));
+  EXPECT_THAT(md, testing::Not(HasSubstr("The paper's findings")));
+}
+
 TEST(PlotTest, NearbyLogAxisValuesShareOneLabel) {
   EXPECT_EQ(LogAxisTicks({255, 256, 1023, 1024, 4096}), (std::vector<double>{4096, 1024, 256}));
   EXPECT_EQ(LogAxisTicks({256, 4096}), (std::vector<double>{4096, 256}));
