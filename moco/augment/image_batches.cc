@@ -5,37 +5,30 @@
 #include <algorithm>
 #include <cstring>
 
+#include "moco/augment/random.h"
 #include "moco/common/parallel.h"
 
 namespace moco {
-namespace {
-
-uint64_t SplitMix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
 
 std::vector<int64_t> EpochOrder(uint64_t seed, int64_t epoch, int64_t n) {
   std::vector<int64_t> order(n);
   for (int64_t i = 0; i < n; ++i) order[i] = i;
-  uint64_t state = seed * 0xD1B54A32D192ED03ULL + static_cast<uint64_t>(epoch) + 1;
+  SplitMix64 rng(seed * 0xD1B54A32D192ED03ULL + static_cast<uint64_t>(epoch) + 1);
   for (int64_t i = n - 1; i > 0; --i) {  // Fisher-Yates with our own generator: portable
-    const int64_t j = static_cast<int64_t>(SplitMix64(state) % static_cast<uint64_t>(i + 1));
+    const int64_t j = static_cast<int64_t>(rng.Next() % static_cast<uint64_t>(i + 1));
     std::swap(order[i], order[j]);
   }
   return order;
 }
 
 uint64_t DeviceViewSeed(uint64_t seed, int64_t epoch, int64_t batch, int rank) {
-  uint64_t state = seed * 0xA0761D6478BD642FULL + 0x5EED;  // another stream than EpochOrder's and the views'
-  state = SplitMix64(state) + static_cast<uint64_t>(epoch);
-  state = SplitMix64(state) + static_cast<uint64_t>(batch);
-  state = SplitMix64(state) + static_cast<uint64_t>(rank);
-  return SplitMix64(state);
+  // A chain of SplitMix64 steps (Mix64 of the state plus the Weyl increment), each adding a
+  // field; another stream than EpochOrder's and the views'.
+  constexpr uint64_t kWeyl = 0x9E3779B97F4A7C15ULL;
+  uint64_t h = Mix64(seed * 0xA0761D6478BD642FULL + 0x5EED + kWeyl) + static_cast<uint64_t>(epoch);
+  h = Mix64(h + kWeyl) + static_cast<uint64_t>(batch);
+  h = Mix64(h + kWeyl) + static_cast<uint64_t>(rank);
+  return Mix64(h + kWeyl);
 }
 
 TwoViewLoader::TwoViewLoader(const LabeledImages* data, const LoaderOptions& options)

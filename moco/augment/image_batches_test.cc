@@ -42,6 +42,16 @@ TEST(ImageBatchesTest, EpochOrderIsAPermutationThatChangesWithTheEpoch) {
   for (int i = 0; i < 100; ++i) EXPECT_EQ(a[i], i);
 }
 
+// Every committed record's data order comes from EpochOrder (and device-made views from
+// DeviceViewSeed): these values were printed by the code those records ran, so a change to
+// either function that would change the records fails here.
+TEST(ImageBatchesTest, EpochOrderAndDeviceViewSeedKeepTheirValues) {
+  EXPECT_EQ(EpochOrder(0, 3, 12), (std::vector<int64_t>{2, 5, 3, 11, 9, 8, 4, 1, 0, 7, 6, 10}));
+  EXPECT_EQ(EpochOrder(12345, 0, 12), (std::vector<int64_t>{2, 5, 6, 3, 1, 9, 8, 0, 4, 10, 7, 11}));
+  EXPECT_EQ(DeviceViewSeed(5, 3, 0, 1), 0x93d4256d941d1433ULL);
+  EXPECT_EQ(DeviceViewSeed(0, 0, 0, 0), 0x49f8d5b623ef1a6dULL);
+}
+
 TEST(ImageBatchesTest, BatchesDoNotDependOnTheThreadCount) {
   LabeledImages data = Synthetic(40);
   TwoViewLoader one(&data, Options(1)), two(&data, Options(2));
