@@ -122,6 +122,48 @@ TEST(ResNetTest, SplitBatchNormEqualsChunkAndConcatenate) {
   }
 }
 
+// End-to-end runs one BN module twice in one graph (the query and the key pass of the one
+// encoder), with a loss that couples the two outputs: each call must keep its own saved
+// statistics. In float64, where summation order moves results by ~1e-16, the gradients equal
+// chunk-and-concatenate's to 1e-12; a node that shared state between calls (the second call's
+// statistics used for the first's backward) misses by far more. In float32 the input gradients
+// stay bit-identical, but the weight and bias gradients differ in the last bits (3.8e-6 here):
+// the two calls' per-chunk terms are summed in another order. That is why end-to-end runs moved
+// at rounding level with the one-node split BN (smoke loss 5.373242 -> 5.348935) while MoCo's
+// runs, whose key pass has no gradient, stayed bit-identical.
+TEST(ResNetTest, SplitBatchNormTwiceInOneGraphMatchesChunkAndConcatenate) {
+  torch::manual_seed(2);
+  const auto f64 = torch::TensorOptions().dtype(torch::kDouble);
+  torch::nn::BatchNorm2d bn(8), reference(8);
+  bn->to(torch::kDouble);
+  reference->to(torch::kDouble);
+  {
+    torch::NoGradGuard no_grad;
+    bn->weight.uniform_(0.5, 1.5);
+    bn->bias.uniform_(-0.5, 0.5);
+    reference->weight.copy_(bn->weight);
+    reference->bias.copy_(bn->bias);
+  }
+  const torch::Tensor q0 = torch::randn({16, 8, 4, 4}, f64) * 2 + 1, k0 = torch::randn({16, 8, 4, 4}, f64) - 1;
+  auto chunked = [&](const torch::Tensor& x) {
+    std::vector<torch::Tensor> parts;
+    for (const torch::Tensor& chunk : x.chunk(4, 0)) {
+      torch::Tensor mean = reference->running_mean.clone(), var = reference->running_var.clone();
+      parts.push_back(torch::batch_norm(chunk, reference->weight, reference->bias, mean, var, true, 0.1, 1e-5, false));
+    }
+    return torch::cat(parts, 0);
+  };
+  auto loss = [](const torch::Tensor& q, const torch::Tensor& k) { return (q * k).sum() + q.pow(3).sum() / 7; };
+  torch::Tensor q = q0.clone().requires_grad_(true), k = k0.clone().requires_grad_(true);
+  torch::Tensor qr = q0.clone().requires_grad_(true), kr = k0.clone().requires_grad_(true);
+  loss(SplitBatchNorm(bn, q, 4), SplitBatchNorm(bn, k, 4)).backward();
+  loss(chunked(qr), chunked(kr)).backward();
+  EXPECT_TRUE(torch::allclose(q.grad(), qr.grad(), 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(k.grad(), kr.grad(), 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(bn->weight.grad(), reference->weight.grad(), 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(bn->bias.grad(), reference->bias.grad(), 1e-12, 1e-12));
+}
+
 TEST(ResNetTest, SplitBatchNormGradientsFlow) {
   ResNet net(ResNetOptions(18).cifar_stem(true).width_multiplier(0.125).bn_splits(4).out_dim(8));
   torch::Tensor out = net->forward(torch::randn({8, 3, 16, 16}));
