@@ -3,22 +3,57 @@
 starting from the same weights and images, and compares losses, weights, BN statistics and the
 queue. Exits non-zero on any mismatch.
 
-  python moco_step_reference_test.py moco|end_to_end --steps N --input steps.pth
+  python moco_step_reference_test.py moco|end_to_end --steps N [--bn_splits G] [--float64] --input steps.pth
 """
 import argparse
+import struct
 import sys
 
 import torch
 import torch.nn.functional as F
 import torchvision
 
-BATCH, TEMPERATURE, MOMENTUM_SGD, WEIGHT_DECAY = 8, 0.1, 0.9, 5e-4
-K, M = 16, 0.9  # the MoCo test's queue size and key-encoder momentum
 
 
-def cifar_resnet18():
-    """torchvision's resnet18 with the CIFAR stem: a 3x3 stride-1 first conv and no max-pool."""
-    model = torchvision.models.resnet18(num_classes=128)
+def as_float32(value):
+    """The config stores hyper-parameters as float32 (experiment.proto): 0.9 is 0.89999998. In
+    float64 the difference shows (1e-8 after three steps), so the reference uses the same values."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+BATCH, TEMPERATURE, MOMENTUM_SGD, WEIGHT_DECAY = 8, as_float32(0.1), as_float32(0.9), as_float32(5e-4)
+K, M = 16, as_float32(0.9)  # the MoCo test's queue size and key-encoder momentum
+
+
+class GroupBatchNorm2d(torch.nn.BatchNorm2d):
+    """BN in training mode over `groups` contiguous equal sub-batches, each normalised by its
+    own statistics as if on its own GPU; the running statistics become the average of the
+    groups' updates (what the GPUs' copies would average to). Eval mode is plain BN."""
+
+    def __init__(self, channels, groups):
+        super().__init__(channels)
+        self.groups = groups
+
+    def forward(self, x):
+        if not self.training or self.groups == 1:
+            return super().forward(x)
+        self.num_batches_tracked.add_(1)
+        outputs, means, variances = [], [], []
+        for chunk in x.chunk(self.groups, 0):
+            mean, var = self.running_mean.clone(), self.running_var.clone()
+            outputs.append(F.batch_norm(chunk, mean, var, self.weight, self.bias, True, self.momentum, self.eps))
+            means.append(mean)
+            variances.append(var)
+        with torch.no_grad():
+            self.running_mean.copy_(torch.stack(means).mean(0))
+            self.running_var.copy_(torch.stack(variances).mean(0))
+        return torch.cat(outputs, 0)
+
+
+def cifar_resnet18(bn_groups):
+    """torchvision's resnet18 with the CIFAR stem (a 3x3 stride-1 first conv and no max-pool),
+    every BN over `bn_groups` groups of the batch."""
+    model = torchvision.models.resnet18(num_classes=128, norm_layer=lambda c: GroupBatchNorm2d(c, bn_groups))
     model.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
     model.maxpool = torch.nn.Identity()
     return model
@@ -55,18 +90,23 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("kind", choices=["moco", "end_to_end"])
     parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--bn_splits", type=int, default=1, help="BN groups per batch (shuffle BN on one process)")
+    parser.add_argument("--float64", action="store_true", help="the C++ side ran in float64: so does this, to 1e-9")
     parser.add_argument("--input", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
     d = torch.load(args.input)
+    if args.float64:
+        torch.set_default_dtype(torch.float64)  # the models below are made in float64
+    loss_tolerance, state_tolerance = (1e-9, 1e-9) if args.float64 else (1e-5, 1e-4)
     lr = d["lr"].item()
 
-    encoder_q = cifar_resnet18()
+    encoder_q = cifar_resnet18(args.bn_splits)
     load(encoder_q, d, "init.encoder_q.")
     encoder_q.train()
     optimizer = torch.optim.SGD(encoder_q.parameters(), lr=lr, momentum=MOMENTUM_SGD, weight_decay=WEIGHT_DECAY)
     if args.kind == "moco":
-        encoder_k = cifar_resnet18()
+        encoder_k = cifar_resnet18(args.bn_splits)
         load(encoder_k, d, "init.encoder_k.")
         for p in encoder_k.parameters():
             p.requires_grad = False
@@ -76,7 +116,8 @@ def main():
         ptr = int(d["init.queue.queue_ptr"])
 
     def keys(encoder, x_k, perm):
-        """encoder(x_k) row for row, computed in the C++ step's shuffled order (same rounding)."""
+        """encoder(x_k) row for row, computed in the C++ step's shuffled order: the same rounding
+        and, with BN groups, the same images sharing BN statistics."""
         return F.normalize(encoder(x_k[perm]), dim=1)[torch.argsort(perm)]
 
     for step in range(args.steps):
@@ -97,7 +138,7 @@ def main():
             k = keys(encoder_q, x_k, perm)  # the keys are the query encoder's, with gradient
             logits = q @ k.t() / TEMPERATURE
             loss = F.cross_entropy(logits, torch.arange(BATCH))
-        error = compare(f"step {step} loss", d[f"step{step}.loss"], loss.detach(), 1e-5)
+        error = compare(f"step {step} loss", d[f"step{step}.loss"], loss.detach(), loss_tolerance)
         print(f"step {step}: loss C++ {d[f'step{step}.loss'].item():.6f}, Python {loss.item():.6f} (error {error:.2g})")
         optimizer.zero_grad()
         loss.backward()
@@ -107,10 +148,10 @@ def main():
             queue[ptr:ptr + BATCH] = k
             ptr = (ptr + BATCH) % K
 
-    print(f"encoder_q after {args.steps} steps: worst error {compare_module(d, 'final.encoder_q.', encoder_q, 1e-4):.2g}")
+    print(f"encoder_q after {args.steps} steps: worst error {compare_module(d, 'final.encoder_q.', encoder_q, state_tolerance):.2g}")
     if args.kind == "moco":
-        print(f"encoder_k: worst error {compare_module(d, 'final.encoder_k.', encoder_k, 1e-4):.2g}")
-        print(f"queue: error {compare('queue', d['final.queue.queue'], queue, 1e-4):.2g}")
+        print(f"encoder_k: worst error {compare_module(d, 'final.encoder_k.', encoder_k, state_tolerance):.2g}")
+        print(f"queue: error {compare('queue', d['final.queue.queue'], queue, state_tolerance):.2g}")
         if int(d["final.queue.queue_ptr"]) != ptr:
             failures.append(f"queue pointer: C++ {int(d['final.queue.queue_ptr'])}, Python {ptr}")
     for f in failures:

@@ -19,12 +19,13 @@
 namespace moco {
 namespace {
 
-// Encoder outputs to unit length, in float32 whatever precision the encoder ran in: under bf16
-// autocast only the encoders run in bfloat16; the contrastive head (logits, loss, queue, bank)
-// runs in a Float32Scope.
+// Encoder outputs to unit length, in at least float32 whatever precision the encoder ran in:
+// under bf16 autocast only the encoders run in bfloat16; the contrastive head (logits, loss,
+// queue, bank) runs in a Float32Scope. A float64 mechanism (the reference test's) stays float64.
 at::Tensor Normalize(const at::Tensor& x) {
   Float32Scope fp32;
-  return torch::nn::functional::normalize(x.to(at::kFloat), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  const at::Tensor wide = at::isReducedFloatingType(x.scalar_type()) ? x.to(at::kFloat) : x;
+  return torch::nn::functional::normalize(wide, torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
 class MocoMechanism : public Mechanism {
