@@ -1,4 +1,4 @@
-// MoCo and end-to-end training steps against an independent PyTorch-Python implementation
+// MoCo, end-to-end and memory-bank training steps against an independent PyTorch-Python implementation
 // (tests/moco_step_reference_test.py, written from the paper's Algorithm 1): the same initial
 // weights and images, three SGD steps, then the losses, both encoders' weights and BN
 // statistics, and the queue must agree. This checks the whole step (momentum update before the
@@ -88,6 +88,10 @@ void CompareWithPython(const config::ExperimentConfig& config, const std::string
     // an AVX-512 CPU, in the same one by under 1e-5.
     tensors.emplace_back(name + "key_perm",
                          at::randperm(8, StepGenerator(config.run().seed(), step, /*stream=*/0), at::kLong));
+    // The memory bank's negatives: the step's draw (stream 100) of K of the 64 entries per query.
+    tensors.emplace_back(name + "indices", batch.indices);
+    tensors.emplace_back(name + "picks", at::randint(64, {8, config.memory_bank().num_negatives()},
+                                                     StepGenerator(config.run().seed(), step, /*stream=*/100), at::kLong));
   }
   AddState("final.", mechanism, &tensors);
   const std::string path = TempPath(kind + "_steps.pth");
@@ -105,6 +109,12 @@ TEST(MocoStepReferenceTest, ThreeMocoStepsMatchPyTorchPython) {
 
 TEST(MocoStepReferenceTest, ThreeEndToEndStepsMatchPyTorchPython) {
   CompareWithPython(Config("end_to_end {}"), "end_to_end", 3);
+}
+
+// The memory bank: the same 8 images every step, so the later steps' positives are the entries
+// the earlier steps updated (v <- normalize(0.5 v + 0.5 q)).
+TEST(MocoStepReferenceTest, ThreeMemoryBankStepsMatchPyTorchPython) {
+  CompareWithPython(Config("memory_bank { num_negatives: 16 bank_momentum: 0.5 loss: INFO_NCE }"), "memory_bank", 3);
 }
 
 // Shuffle BN over 2 groups of 4: the BN statistics of both encoders come from each group alone

@@ -3,7 +3,7 @@
 starting from the same weights and images, and compares losses, weights, BN statistics and the
 queue. Exits non-zero on any mismatch.
 
-  python moco_step_reference_test.py moco|end_to_end --steps N [--bn_splits G] [--float64] --input steps.pth
+  python moco_step_reference_test.py moco|end_to_end|memory_bank --steps N [--bn_splits G] [--float64] --input steps.pth
 """
 import argparse
 import struct
@@ -23,6 +23,7 @@ def as_float32(value):
 
 BATCH, TEMPERATURE, MOMENTUM_SGD, WEIGHT_DECAY = 8, as_float32(0.1), as_float32(0.9), as_float32(5e-4)
 K, M = 16, as_float32(0.9)  # the MoCo test's queue size and key-encoder momentum
+BANK_MOMENTUM = 0.5  # the memory-bank test's (exact in float32)
 
 
 class GroupBatchNorm2d(torch.nn.BatchNorm2d):
@@ -88,7 +89,7 @@ def compare_module(d, prefix, model, tolerance):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["moco", "end_to_end"])
+    parser.add_argument("kind", choices=["moco", "end_to_end", "memory_bank"])
     parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("--bn_splits", type=int, default=1, help="BN groups per batch (shuffle BN on one process)")
     parser.add_argument("--float64", action="store_true", help="the C++ side ran in float64: so does this, to 1e-9")
@@ -114,6 +115,8 @@ def main():
         queue = d["init.queue.queue"].clone()  # K x C, one key per row
         assert queue.shape == (K, 128), queue.shape
         ptr = int(d["init.queue.queue_ptr"])
+    if args.kind == "memory_bank":
+        bank = d["init.bank.bank"].clone()  # one unit-length entry per training image
 
     def keys(encoder, x_k, perm):
         """encoder(x_k) row for row, computed in the C++ step's shuffled order: the same rounding
@@ -124,7 +127,15 @@ def main():
         x_q, x_k = d[f"step{step}.view_q"], d[f"step{step}.view_k"]
         perm = d[f"step{step}.key_perm"]
         q = F.normalize(encoder_q(x_q), dim=1)
-        if args.kind == "moco":
+        if args.kind == "memory_bank":
+            # InstDisc's positive is the image's own bank entry; the negatives are the sampled
+            # entries (the C++ step's draw, replayed); all from the bank before this step's update.
+            indices, picks = d[f"step{step}.indices"], d[f"step{step}.picks"]
+            l_pos = (q * bank[indices]).sum(1, keepdim=True)
+            l_neg = torch.einsum("nc,nkc->nk", q, bank[picks])
+            logits = torch.cat([l_pos, l_neg], 1) / TEMPERATURE
+            loss = F.cross_entropy(logits, torch.zeros(BATCH, dtype=torch.long))
+        elif args.kind == "moco":
             with torch.no_grad():
                 # Momentum update of the key encoder's parameters (not its BN buffers), before the keys.
                 for p_k, p_q in zip(encoder_k.parameters(), encoder_q.parameters()):
@@ -143,6 +154,9 @@ def main():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if args.kind == "memory_bank":
+            with torch.no_grad():  # each image's entry moves toward its new query, then to unit length
+                bank[indices] = F.normalize(BANK_MOMENTUM * bank[indices] + (1 - BANK_MOMENTUM) * q.detach(), dim=1)
         if args.kind == "moco":
             # Enqueue after the logits: the oldest BATCH keys are replaced.
             queue[ptr:ptr + BATCH] = k
@@ -154,6 +168,8 @@ def main():
         print(f"queue: error {compare('queue', d['final.queue.queue'], queue, state_tolerance):.2g}")
         if int(d["final.queue.queue_ptr"]) != ptr:
             failures.append(f"queue pointer: C++ {int(d['final.queue.queue_ptr'])}, Python {ptr}")
+    if args.kind == "memory_bank":
+        print(f"bank: error {compare('bank', d['final.bank.bank'], bank, state_tolerance):.2g}")
     for f in failures:
         print("MISMATCH", f)
     return 1 if failures else 0
