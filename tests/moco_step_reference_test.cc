@@ -49,6 +49,8 @@ void AddState(const std::string& prefix, torch::nn::Module& module,
   for (const auto& b : module.named_buffers()) out->emplace_back(prefix + b.key(), b.value().clone());
 }
 
+constexpr int64_t kTrainImages = 64;  // the memory bank's entries
+
 // Trains `steps` steps of `config` and has the Python reference redo them from the same start.
 // In float64 both sides compute to ~1e-16, so they must agree to 1e-9 whatever order either sums
 // in; float32 agrees only where both sum in the same order (see key_perm below).
@@ -56,7 +58,7 @@ void CompareWithPython(const config::ExperimentConfig& config, const std::string
                        torch::Dtype dtype = torch::kFloat) {
   torch::manual_seed(7);
   absl::StatusOr<std::unique_ptr<Mechanism>> created =
-      CreateMechanism(config, /*num_train_images=*/64, /*num_classes=*/10, SingleProcessGroup());
+      CreateMechanism(config, kTrainImages, /*num_classes=*/10, SingleProcessGroup());
   ASSERT_TRUE(created.ok()) << created.status();
   Mechanism& mechanism = **created;
   mechanism.to(dtype);
@@ -88,10 +90,13 @@ void CompareWithPython(const config::ExperimentConfig& config, const std::string
     // an AVX-512 CPU, in the same one by under 1e-5.
     tensors.emplace_back(name + "key_perm",
                          at::randperm(8, StepGenerator(config.run().seed(), step, /*stream=*/0), at::kLong));
-    // The memory bank's negatives: the step's draw (stream 100) of K of the 64 entries per query.
-    tensors.emplace_back(name + "indices", batch.indices);
-    tensors.emplace_back(name + "picks", at::randint(64, {8, config.memory_bank().num_negatives()},
-                                                     StepGenerator(config.run().seed(), step, /*stream=*/100), at::kLong));
+    if (config.has_memory_bank()) {
+      // The memory bank's negatives: the step's draw (stream 100) of K of the bank's entries per query.
+      tensors.emplace_back(name + "indices", batch.indices);
+      tensors.emplace_back(name + "picks",
+                           at::randint(kTrainImages, {8, config.memory_bank().num_negatives()},
+                                       StepGenerator(config.run().seed(), step, /*stream=*/100), at::kLong));
+    }
   }
   AddState("final.", mechanism, &tensors);
   const std::string path = TempPath(kind + "_steps.pth");

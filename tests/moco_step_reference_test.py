@@ -14,7 +14,6 @@ import torch.nn.functional as F
 import torchvision
 
 
-
 def as_float32(value):
     """The config stores hyper-parameters as float32 (experiment.proto): 0.9 is 0.89999998. In
     float64 the difference shows (1e-8 after three steps), so the reference uses the same values."""

@@ -129,7 +129,7 @@ TEST(ResNetTest, SplitBatchNormEqualsChunkAndConcatenate) {
 // statistics used for the first's backward) misses by far more. In float32 the input gradients
 // stay bit-identical, but the weight and bias gradients differ in the last bits (3.8e-6 here):
 // the two calls' per-chunk terms are summed in another order. That is why end-to-end runs moved
-// at rounding level with the one-node split BN (smoke loss 5.373242 -> 5.348935) while MoCo's
+// at rounding level with the one-node split BN (smoke loss 5.373242 -> 5.348934) while MoCo's
 // runs, whose key pass has no gradient, stayed bit-identical.
 TEST(ResNetTest, SplitBatchNormTwiceInOneGraphMatchesChunkAndConcatenate) {
   torch::manual_seed(2);
