@@ -92,7 +92,7 @@ void BM_BatchAssembly(benchmark::State& state) {
   int64_t epoch = 0, batch = 0;
   loader.Start(epoch, 0);
   for (auto _ : state) {
-    TrainBatch b = loader.Next();
+    TrainBatch b = *loader.Next();
     benchmark::DoNotOptimize(b.view_q.data_ptr());
     if (++batch == loader.batches_per_epoch()) {
       batch = 0;

@@ -24,7 +24,7 @@ absl::Status TrainPlannedRun(const PlannedRun& run, int threads, bool lead) {
   config::RunRecord record;
   if (result.ok()) {
     record = result->record;
-    if (!result->finished) return absl::InternalError(absl::StrCat(run.name, " stopped before its last epoch"));
+    if (!result->complete) return absl::InternalError(absl::StrCat(run.name, " stopped before its last epoch"));
   } else if (absl::IsDataLoss(result.status())) {
     record.set_kind("pretrain");
     record.set_config(ToText(Resolve(config)));

@@ -252,6 +252,20 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
     return Invalid("data.max_test_images", absl::StrCat("must be >= 0, got ", data.max_test_images()));
   if (data.loader_threads() < 0)
     return Invalid("data.loader_threads", absl::StrCat("must be >= 0, got ", data.loader_threads()));
+  if (data.cache() == config::DataConfig::CACHE_UNSPECIFIED) return Invalid("data.cache", "must be set");
+  if (data.cache() == config::DataConfig::STREAM && data.format() != config::DataConfig::IMAGE_FOLDER) {
+    return Invalid("data.cache", "STREAM reads image folders; idx and CIFAR binary files are read IN_MEMORY");
+  }
+  if (data.cache() == config::DataConfig::STREAM && data.augment_on() == config::DataConfig::DEVICE) {
+    return Invalid("data.cache", "STREAM gives images of every size, which DEVICE views (one batch tensor) cannot "
+                                 "take: use augment_on HOST");
+  }
+  if (data.on_bad_image() == config::DataConfig::ON_BAD_IMAGE_UNSPECIFIED) {
+    return Invalid("data.on_bad_image", "must be set");
+  }
+  if (!data.class_list().empty() && data.format() != config::DataConfig::IMAGE_FOLDER) {
+    return Invalid("data.class_list", "only applies to IMAGE_FOLDER");
+  }
 
   if (model.depth() != 18 && model.depth() != 34 && model.depth() != 50)
     return Invalid("model.depth", absl::StrCat("must be 18, 34 or 50, got ", model.depth()));
@@ -324,7 +338,7 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
     return Invalid("optim.weight_decay", absl::StrCat("must be >= 0, got ", optim.weight_decay()));
   if (optim.schedule() == config::OptimConfig::SCHEDULE_UNSPECIFIED)
     return Invalid("optim.schedule", "must be set");
-  if (optim.schedule() == config::OptimConfig::COSINE && optim.lr_drop_epochs_size() > 0)
+  if (optim.schedule() != config::OptimConfig::STEP && optim.lr_drop_epochs_size() > 0)
     return Invalid("optim.lr_drop_epochs", "only applies to a STEP schedule");
   if (absl::Status s = ValidateDrops(optim.lr_drop_epochs(), optim.epochs(), "optim.lr_drop_epochs"); !s.ok())
     return s;
@@ -366,6 +380,10 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
   if (run.max_steps() < 0) return Invalid("run.max_steps", absl::StrCat("must be >= 0, got ", run.max_steps()));
   if (run.checkpoint_every_steps() < 0) {
     return Invalid("run.checkpoint_every_steps", absl::StrCat("must be >= 0, got ", run.checkpoint_every_steps()));
+  }
+  if (run.stop_after_epochs() < 0 || run.stop_after_epochs() > optim.epochs()) {
+    return Invalid("run.stop_after_epochs", absl::StrCat("must be in [0, optim.epochs = ", optim.epochs(),
+                                                         "], got ", run.stop_after_epochs()));
   }
   return absl::OkStatus();
 }
@@ -448,11 +466,14 @@ std::string ConfigIdentity(const ExperimentConfig& config) {
   config::RunConfig* run = identity.mutable_run();
   run->clear_output_dir();
   run->clear_max_steps();
+  run->clear_stop_after_epochs();  // a run stopped early and resumed further is one run
   run->clear_log_every_steps();
   run->clear_checkpoint_every_epochs();
   run->clear_checkpoint_every_steps();
   run->clear_threads();
   run->clear_device();
+  // How the images are held changes no pixel: an in-memory and a streamed run are one run.
+  identity.mutable_data()->clear_cache();
   // Of the evaluation settings only the kNN monitor's change what a pretraining run reports.
   config::EvalConfig eval;
   eval.set_knn_k(identity.eval().knn_k());

@@ -117,22 +117,29 @@ absl::StatusOr<Prepared> Prepare(const EvalRunOptions& options, bool load_data) 
   }
   const int loader_threads = p.config.data().loader_threads() > 0 ? p.config.data().loader_threads() : p.threads;
   MOCO_ASSIGN_OR_RETURN(p.train, LoadDataset(p.config.data(), Split::kTrain, loader_threads));
+  if (!p.train.labeled) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        DatasetRoot(p.config.data()), "/", p.config.data().train_split(), " holds images but no class folders: ",
+        "an unlabeled set pretrains, but kNN and linear evaluation need labels (root/<split>/<class>/<image>)"));
+  }
   MOCO_ASSIGN_OR_RETURN(p.test, LoadDataset(p.config.data(), Split::kTest, loader_threads));
   p.eval_view = AugmentOptionsFor(p.config.data());
-  MOCO_RETURN_IF_ERROR(CheckAugmentArgs(p.train.height, p.train.width, p.train.channels, p.eval_view));
+  MOCO_RETURN_IF_ERROR(p.train.streamed() ? CheckAugmentOptions(p.eval_view)
+                                          : CheckAugmentArgs(p.train.height, p.train.width, p.train.channels,
+                                                             p.eval_view));
   return p;
 }
 
 void LogSetup(const Prepared& p, const std::string& prefix, std::ostream* log) {
   if (!log) return;
-  *log << absl::StrFormat("%s encoder %s, %s\n%s data %s: %d train / %d test images of %dx%dx%d, %d classes; "
+  *log << absl::StrFormat("%s encoder %s, %s\n%s data %s: %d train / %d test images %s, %d classes; "
                           "%s %s, %d threads\n",
                           prefix, Describe(*p.encoder),
                           p.checkpoint == kRandomInit ? absl::StrCat("at random initialisation (seed ",
                                                                      p.config.run().seed(), ")")
                                                       : absl::StrCat("from ", p.checkpoint),
-                          prefix, DatasetRoot(p.config.data()), p.train.size(), p.test.size(), p.train.height,
-                          p.train.width, p.train.channels, static_cast<int>(p.train.class_names.size()),
+                          prefix, DatasetRoot(p.config.data()), p.train.size(), p.test.size(),
+                          DescribeImages(p.train), static_cast<int>(p.train.class_names.size()),
                           p.device.str(), p.bf16 ? "bf16" : "fp32", p.threads);
   log->flush();
 }
@@ -193,14 +200,16 @@ absl::StatusOr<EvalRunResult> RunKnnEval(const EvalRunOptions& options) {
   const int loader_threads = p.config.data().loader_threads() > 0 ? p.config.data().loader_threads() : p.threads;
   // The monitor's embedding (eval/knn.h): the encoder's output, head included, L2-normalised.
   auto embed_start = Clock::now();
-  const at::Tensor memory = EmbedImages(*p.encoder, p.train, p.eval_view, 512, p.device, loader_threads, p.bf16);
+  MOCO_ASSIGN_OR_RETURN(const at::Tensor memory,
+                        EmbedImages(*p.encoder, p.train, p.eval_view, 512, p.device, loader_threads, p.bf16));
   const double rate = p.train.size() / std::max(1e-9, SecondsSince(embed_start));
   if (log) {
     *log << absl::StrFormat("%s embedded %d train images in %.1f s (%.0f img/s); test: ETA %.0f s\n", prefix,
                             p.train.size(), SecondsSince(embed_start), rate, p.test.size() / rate);
     log->flush();
   }
-  const at::Tensor queries = EmbedImages(*p.encoder, p.test, p.eval_view, 512, p.device, loader_threads, p.bf16);
+  MOCO_ASSIGN_OR_RETURN(const at::Tensor queries,
+                        EmbedImages(*p.encoder, p.test, p.eval_view, 512, p.device, loader_threads, p.bf16));
   const int k = p.config.eval().knn_k();
   const double t = p.config.eval().knn_t();
   const double top1 = 100.0 * KnnTopOne(memory, LabelTensor(p.train), queries, LabelTensor(p.test), k, t,

@@ -18,6 +18,8 @@
 #include "moco/common/duration.h"
 #include "moco/common/parallel.h"
 #include "moco/augment/image_batches.h"
+#include "moco/common/status.h"
+#include "moco/data/image_folder.h"
 #include "moco/models/autocast.h"
 
 namespace moco {
@@ -26,7 +28,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The features of the training images `indices` in `epoch`: n x D, float, on the classifier's device.
-using BatchFeatures = std::function<at::Tensor(const at::Tensor& indices, int64_t epoch)>;
+using BatchFeatures = std::function<absl::StatusOr<at::Tensor>(const at::Tensor& indices, int64_t epoch)>;
 
 double LearningRateAt(const LinearProbeOptions& options, int epoch) {
   double lr = options.lr;
@@ -76,7 +78,7 @@ absl::StatusOr<LinearProbeResult> TrainClassifier(const at::Tensor& train_labels
     for (int64_t b = 0; b < steps; ++b) {
       const int64_t begin = b * options.batch_size, count = std::min<int64_t>(options.batch_size, n - begin);
       const at::Tensor indices = order_tensor.narrow(0, begin, count);
-      const at::Tensor x = batch_features(indices, epoch);                           // count x D
+      MOCO_ASSIGN_OR_RETURN(const at::Tensor x, batch_features(indices, epoch));     // count x D
       const at::Tensor y = labels_on_device.index_select(0, indices.to(options.device));  // count
       const at::Tensor logits = classifier->forward(x);                                // count x classes
       const at::Tensor loss = at::cross_entropy_loss(logits, y);
@@ -168,7 +170,7 @@ absl::StatusOr<LinearProbeResult> TrainOnCachedFeatures(const at::Tensor& train_
                                                    test_features.size(1)));
   }
   const at::Tensor cached = train_features.to(options.device, at::kFloat);
-  BatchFeatures batch = [&](const at::Tensor& indices, int64_t) {
+  BatchFeatures batch = [&](const at::Tensor& indices, int64_t) -> absl::StatusOr<at::Tensor> {
     return cached.index_select(0, indices.to(options.device));
   };
   return TrainClassifier(train_labels, batch, train_features.size(1), test_features.to(at::kFloat), test_labels,
@@ -203,9 +205,9 @@ AugmentOptions LinearTrainView(const AugmentOptions& eval_view) {
   return view;
 }
 
-at::Tensor PooledFeatures(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& eval_view,
-                          int batch_size, c10::Device device, int threads, std::ostream* log, const std::string& what,
-                          bool bf16) {
+absl::StatusOr<at::Tensor> PooledFeatures(ResNetImpl& encoder, const LabeledImages& data,
+                                          const AugmentOptions& eval_view, int batch_size, c10::Device device,
+                                          int threads, std::ostream* log, const std::string& what, bool bf16) {
   const bool was_training = encoder.is_training();
   encoder.eval();
   torch::NoGradGuard no_grad;
@@ -215,9 +217,13 @@ at::Tensor PooledFeatures(ResNetImpl& encoder, const LabeledImages& data, const 
   const int64_t report_every = std::max<int64_t>(batch_size, (n / 10 + batch_size - 1) / batch_size * batch_size);
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     const int64_t end = std::min<int64_t>(begin + batch_size, n);
-    const at::Tensor images = EvalBatch(data, begin, end, eval_view, threads, /*channels_last=*/true).to(device);
+    absl::StatusOr<at::Tensor> images = EvalBatch(data, begin, end, eval_view, threads, /*channels_last=*/true);
+    if (!images.ok()) {
+      encoder.train(was_training);
+      return images.status();
+    }
     Bf16Autocast autocast(device, bf16);
-    parts.push_back(encoder.features(images).to(at::kFloat).cpu());
+    parts.push_back(encoder.features(images->to(device)).to(at::kFloat).cpu());
     if (log && (end % report_every == 0 || end == n)) {
       const double rate = end / std::max(1e-9, SecondsSince(started));
       *log << absl::StrFormat("%s %d/%d images, %.0f img/s, ETA %s\n", what, end, n, rate,
@@ -242,10 +248,12 @@ absl::StatusOr<LinearProbeResult> LinearProbeFast(ResNetImpl& encoder, const Lab
                                                   const LinearProbeOptions& options) {
   const auto started = Clock::now();
   const int batch = std::max(options.batch_size, 256);
-  const at::Tensor train_features = PooledFeatures(encoder, train, eval_view, batch, options.device, options.threads,
-                                                   options.log, options.log_prefix + " train features:", options.bf16);
-  const at::Tensor test_features = PooledFeatures(encoder, test, eval_view, batch, options.device, options.threads,
-                                                  options.log, options.log_prefix + " test features:", options.bf16);
+  MOCO_ASSIGN_OR_RETURN(const at::Tensor train_features,
+                        PooledFeatures(encoder, train, eval_view, batch, options.device, options.threads, options.log,
+                                       options.log_prefix + " train features:", options.bf16));
+  MOCO_ASSIGN_OR_RETURN(const at::Tensor test_features,
+                        PooledFeatures(encoder, test, eval_view, batch, options.device, options.threads, options.log,
+                                       options.log_prefix + " test features:", options.bf16));
   return TrainOnCachedFeatures(train_features, Labels(train), test_features, Labels(test),
                                static_cast<int>(train.class_names.size()), options, started);
 }
@@ -263,23 +271,27 @@ absl::StatusOr<LinearProbeResult> LinearProbePaper(ResNetImpl& encoder, const La
   for (const auto& t : encoder.parameters()) before.push_back(t.detach().clone());
   for (const auto& t : encoder.buffers()) before.push_back(t.detach().clone());
 
-  const at::Tensor test_features = PooledFeatures(encoder, test, eval_view, std::max(options.batch_size, 256),
-                                                  options.device, options.threads, options.log,
-                                                  options.log_prefix + " test features:", options.bf16);
+  MOCO_ASSIGN_OR_RETURN(const at::Tensor test_features,
+                        PooledFeatures(encoder, test, eval_view, std::max(options.batch_size, 256), options.device,
+                                       options.threads, options.log, options.log_prefix + " test features:",
+                                       options.bf16));
   const AugmentOptions train_view = LinearTrainView(eval_view);
   const bool was_training = encoder.is_training();
   encoder.eval();
   const int size = train_view.out_size;
-  BatchFeatures batch = [&](const at::Tensor& indices, int64_t epoch) {
+  BatchFeatures batch = [&](const at::Tensor& indices, int64_t epoch) -> absl::StatusOr<at::Tensor> {
     const int64_t count = indices.size(0);
     const int64_t view_floats = 3LL * size * size;
     at::Tensor views = at::empty({count, 3, size, size}, at::kFloat);
     float* out = views.data_ptr<float>();
     const int64_t* index = indices.data_ptr<int64_t>();
-    ParallelFor(count, options.threads, [&](int64_t i) {
-      AugmentView(train.image_data(static_cast<int>(index[i])), train.height, train.width, train.channels,
-                  train_view, ViewSeed(options.seed, epoch, index[i], 0), out + i * view_floats);
-    });
+    MOCO_RETURN_IF_ERROR(ParallelForUntilError(count, options.threads, [&](int64_t i) -> absl::Status {
+      thread_local Image scratch;  // a streamed image, decoded here
+      MOCO_ASSIGN_OR_RETURN(const ImageRef image, LoadImage(train, index[i], &scratch));
+      AugmentView(image.pixels, image.height, image.width, image.channels, train_view,
+                  ViewSeed(options.seed, epoch, index[i], 0), out + i * view_floats);
+      return absl::OkStatus();
+    }));
     torch::NoGradGuard no_grad;
     Bf16Autocast autocast(options.device, options.bf16);
     return encoder.features(views.contiguous(at::MemoryFormat::ChannelsLast).to(options.device)).to(at::kFloat);

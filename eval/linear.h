@@ -86,9 +86,11 @@ AugmentOptions LinearTrainView(const AugmentOptions& eval_view);
 // image: N x feature_dim, float, on the CPU. The encoder runs in eval mode without gradients and
 // is put back in its previous mode. `log` (may be null) gets a progress line with ETA about
 // every 10% of the images, prefixed by `what`.
-at::Tensor PooledFeatures(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& eval_view,
-                          int batch_size, c10::Device device, int threads, std::ostream* log, const std::string& what,
-                          bool bf16 = false);
+// A streamed image that cannot be loaded is an error naming its file.
+absl::StatusOr<at::Tensor> PooledFeatures(ResNetImpl& encoder, const LabeledImages& data,
+                                          const AugmentOptions& eval_view, int batch_size, c10::Device device,
+                                          int threads, std::ostream* log, const std::string& what,
+                                          bool bf16 = false);
 
 // Trains the classifier on fixed features (rows of train_features, N x D; labels int64 N) and
 // evaluates it on test_features. The core of the fast mode, exposed for tests. Errors:

@@ -50,7 +50,11 @@ void PrintSummary(const moco::ExperimentConfig& config, const moco::TrainResult&
                   const std::string& output_dir) {
   std::cout << absl::StrFormat("\n%s (%s): %d steps, %d epochs%s in %.0f s, %.0f images/s\n", config.name(),
                                result.mechanism, result.steps, result.epochs_completed,
-                               result.finished ? "" : " (stopped early by max_steps)", result.wall_seconds,
+                               !result.complete  ? " (stopped early by max_steps)"
+                               : !result.finished ? absl::StrFormat(" (stopped at epoch %d of %d by run.stop_after_epochs)",
+                                                                    result.epochs_completed, config.optim().epochs())
+                                                  : "",
+                               result.wall_seconds,
                                result.images_per_second);
   std::cout << "  kNN top-1 on " << config.data().root() << "'s test split: " << Percent(result.random_init_knn)
             << " at random initialisation -> " << Percent(result.knn_top1) << " after training";

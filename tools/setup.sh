@@ -3,7 +3,8 @@
 #   1. Debian packages (Bazel 4.2.3 and its rule packages, Abseil, Protobuf, GoogleTest,
 #      Google Benchmark, libpng, libjpeg-turbo, Gloo headers, Fashion-MNIST);
 #   2. LibTorch, from PyPI's torch==2.11.0 wheel, into a per-machine cache keyed by version;
-#   3. the datasets (CIFAR-10, Penn-Fudan), from a mirror folder or their official sources.
+#   3. the datasets (CIFAR-10, Penn-Fudan, a 1,000-image ImageNet sample), from a mirror folder or
+#      their official sources.
 #
 # Usage: tools/setup.sh [--data-mirror DIR] [--skip-data] [--help]
 # The cache lives in $MOCO_CACHE (default ~/.cache/moco-cpp); a second clone reuses it.
@@ -87,6 +88,8 @@ DATA="$CACHE/data"
 CIFAR_SHA=45b041e867f5a40f79bfde38d3dd1fd511103d50068c1afecf6445e25234d4db
 PENN_SHA=e2993bee0a93dcdf669855b6940ffb2fed6c13273177224389bb37a89687eac7
 CIFAR_BIN_MD5=c32a1d4ab5d03f1284b67883e8d87530
+IMAGENET_SAMPLE_SHA=7b4004ab95d857215af1f6d91826e69594bd6fcf7c801fb8f04d42f99cd0d228
+IMAGENET_SAMPLE_COMMIT=bc69043e2862758a1906c6a24a792bb28c6bb2ff
 
 # fetch_from_mirror NAME SHA256 DEST MARKER: copies NAME from the mirror, checks its
 # checksum and unpacks it into $DATA/DEST, unless $DATA/MARKER already exists.
@@ -103,6 +106,23 @@ fetch_from_mirror() {
   tar -xzf "$src" -C "$DATA/.partial"
   mkdir -p "$(dirname "$DATA/$dest")"
   rm -rf "$DATA/$dest" && mv "$DATA/.partial" "$DATA/$dest"
+}
+
+# imagenet_sample_folders FLAT: lays the 1,000 ImageNet sample JPEGs of FLAT
+# (<wnid>_<name>.JPEG) out as $DATA/imagenet-sample/train/<wnid>/<file>, one class folder per
+# wnid (the smoke tests' ImageFolder; its test split is the same folder), and removes FLAT.
+imagenet_sample_folders() {
+  local flat="$1" out="$DATA/imagenet-sample"
+  rm -rf "$out.partial" && mkdir -p "$out.partial/train"
+  local f name
+  for f in "$flat"/*.JPEG; do
+    name=$(basename "$f")
+    mkdir -p "$out.partial/train/${name%%_*}"
+    mv "$f" "$out.partial/train/${name%%_*}/$name"
+  done
+  [ "$(ls "$out.partial/train" | wc -l)" -eq 1000 ] \
+    || { echo "setup.sh: the ImageNet sample does not hold 1,000 classes" >&2; exit 1; }
+  rm -rf "$flat" "$out" && mv "$out.partial" "$out"
 }
 
 fetch_official() {
@@ -125,6 +145,16 @@ fetch_official() {
   else
     say "dataset Penn-Fudan: present"
   fi
+  if [ ! -e "$DATA/imagenet-sample/train" ]; then
+    say "dataset ImageNet sample (1,000 JPEGs, one per class): downloading"
+    curl -fL --retry 3 -o "$DATA/imagenet-sample.tar.gz" \
+      "https://github.com/EliSchwartz/imagenet-sample-images/archive/$IMAGENET_SAMPLE_COMMIT.tar.gz"
+    rm -rf "$DATA/.partial" && mkdir -p "$DATA/.partial"
+    tar -xzf "$DATA/imagenet-sample.tar.gz" -C "$DATA/.partial" && rm "$DATA/imagenet-sample.tar.gz"
+    imagenet_sample_folders "$DATA/.partial/imagenet-sample-images-$IMAGENET_SAMPLE_COMMIT"
+  else
+    say "dataset ImageNet sample: present"
+  fi
 }
 
 if [ "$SKIP_DATA" -eq 1 ]; then
@@ -134,6 +164,13 @@ else
   if [ -n "$DATA_MIRROR" ]; then
     fetch_from_mirror cifar10-jpeg.tar.gz "$CIFAR_SHA" cifar10-jpeg cifar10-jpeg/test
     fetch_from_mirror pennfudan.tar.gz "$PENN_SHA" pennfudan pennfudan/PennFudanPed/Annotation
+    if [ ! -e "$DATA/imagenet-sample/train" ]; then
+      fetch_from_mirror imagenet-sample.tar.gz "$IMAGENET_SAMPLE_SHA" imagenet-sample-flat imagenet-sample/train
+      imagenet_sample_folders "$DATA/imagenet-sample-flat/imagenet-sample"
+      rm -rf "$DATA/imagenet-sample-flat"
+    else
+      say "dataset imagenet-sample.tar.gz: present"
+    fi
   else
     fetch_official
   fi

@@ -22,6 +22,13 @@ namespace fs = std::filesystem;
 
 std::string FormatValue(double value) { return absl::StrFormat("%g", value); }
 
+// Records are found by their config hash and, for a run stopped early on purpose
+// (run.stop_after_epochs, outside the hash), the epoch where it stopped: each such piece of one
+// run is a point of its own.
+std::string RecordKey(const std::string& config_hash, int stop_after_epochs) {
+  return stop_after_epochs > 0 ? absl::StrCat(config_hash, "@", stop_after_epochs) : config_hash;
+}
+
 struct IndexedRecord {
   std::string path;
   config::RunRecord record;
@@ -42,7 +49,9 @@ absl::StatusOr<std::map<std::string, IndexedRecord>> IndexRecords(const std::str
     if (record.kind() != "pretrain") continue;
     IndexedRecord indexed{file.string(), record};
     (*by_name)[file.stem().string()] = indexed;
-    by_hash.emplace(record.config_hash(), std::move(indexed));
+    const auto stop = record.metrics().find("stopped_at_epoch");
+    by_hash.emplace(RecordKey(record.config_hash(), stop == record.metrics().end() ? 0 : static_cast<int>(stop->second)),
+                    std::move(indexed));
   }
   return by_hash;
 }
@@ -114,6 +123,9 @@ absl::StatusOr<std::vector<PlannedRun>> PlanTable(const config::TableConfig& tab
         run.seed = seed;
         run.relative_cost = series.relative_cost();
         run.name = absl::StrCat(series.id(), "-", FormatValue(run.value), "-s", seed);
+        if (series.stops_of_one_run() && i > 0) {
+          run.continues = absl::StrCat(series.id(), "-", FormatValue(series.values(i - 1)), "-s", seed);
+        }
 
         config::ExperimentConfig config = base;
         config.MergeFrom(series.set());
@@ -124,7 +136,9 @@ absl::StatusOr<std::vector<PlannedRun>> PlanTable(const config::TableConfig& tab
         config.set_name(absl::StrCat(table.table(), "/", run.name));
         config.set_tier(table.tier());
         config.mutable_run()->set_seed(seed);
-        config.mutable_run()->set_output_dir((fs::path(runs_dir) / run.name).string());
+        // The pieces of one run share its folder (stops_of_one_run); every other run has its own.
+        const std::string folder = series.stops_of_one_run() ? absl::StrCat(series.id(), "-s", seed) : run.name;
+        config.mutable_run()->set_output_dir((fs::path(runs_dir) / folder).string());
         if (absl::Status valid = Validate(config, 1); !valid.ok()) {
           return absl::InvalidArgumentError(absl::StrCat("table ", table.table(), ", run ", run.name, ": ",
                                                          valid.message()));
@@ -132,7 +146,14 @@ absl::StatusOr<std::vector<PlannedRun>> PlanTable(const config::TableConfig& tab
         run.config = Resolve(config);
         run.config_hash = ConfigHash(ConfigIdentity(run.config));
         run.record_path = (fs::path(records_dir) / (run.name + ".json")).string();
-        if (auto found = by_hash.find(run.config_hash); found != by_hash.end()) {
+        if (series.stops_of_one_run() && (config.run().stop_after_epochs() != run.value ||
+                                          (i > 0 && run.value <= series.values(i - 1)))) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "table ", table.table(), ", series ", series.id(),
+              ": stops_of_one_run needs an axis that sets run.stop_after_epochs to each value, in rising order"));
+        }
+        if (auto found = by_hash.find(RecordKey(run.config_hash, run.config.run().stop_after_epochs()));
+            found != by_hash.end()) {
           run.state = RunState::kDone;
           run.record = found->second.record;
           run.record_path = found->second.path;
@@ -158,8 +179,20 @@ int64_t TrainImagesPerEpoch(const config::ExperimentConfig& config) {
 
 double EstimateSeconds(const config::TableConfig& table, const PlannedRun& run,
                        const std::vector<PlannedRun>& all_runs) {
-  if (run.state == RunState::kDone && run.record->wall_seconds() > 0) return run.record->wall_seconds();
-  const double images = static_cast<double>(TrainImagesPerEpoch(run.config)) * run.config.optim().epochs();
+  // A piece of a run stopped on purpose trains from the piece it continues to its own stop, and
+  // its record's wall time includes that piece's.
+  const PlannedRun* previous = nullptr;
+  for (const PlannedRun& other : all_runs) {
+    if (!run.continues.empty() && other.name == run.continues) previous = &other;
+  }
+  if (run.state == RunState::kDone && run.record->wall_seconds() > 0) {
+    const bool previous_done = previous != nullptr && previous->state == RunState::kDone;
+    return run.record->wall_seconds() - (previous_done ? previous->record->wall_seconds() : 0);
+  }
+  const int stop = run.config.run().stop_after_epochs();
+  const int epochs = stop > 0 ? stop - (previous != nullptr ? previous->config.run().stop_after_epochs() : 0)
+                              : run.config.optim().epochs();
+  const double images = static_cast<double>(TrainImagesPerEpoch(run.config)) * epochs;
   if (images <= 0) return 0;
   // Measured seconds per training image (all overheads included) of done runs.
   double same_series = 0, any_series = 0;

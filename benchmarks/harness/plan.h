@@ -39,6 +39,9 @@ struct PlannedRun {
   RunState state = RunState::kMissing;
   std::optional<config::RunRecord> record;  // the matching record, when done
   double relative_cost = 1.0;       // per image, against MoCo (dry-run estimates)
+  // The point this one continues (a series of stops_of_one_run: the same run folder, stopped
+  // at the previous value); empty for every other run. It starts only once that one is done.
+  std::string continues;
 };
 
 // Reads a table file; errors name the file (and line for syntax errors).

@@ -114,6 +114,73 @@ TEST(PlanTest, SkipsRunsWithARecordOfTheSameHashAndFlagsStaleOnes) {
   EXPECT_EQ((*after_change)[0].state, RunState::kStale);  // its name has a record of another hash
 }
 
+// One run per seed trained in pieces (the notebook table): the pieces share the run's folder,
+// each continues the one before, and a piece is done only by a record that stopped where it does.
+const char* kPieces = R"pb(
+  table: "notebook"
+  tier: SMOKE
+  base {
+    data { format: IMAGE_FOLDER root: "cifar10-jpeg" image_size: 32 augmentation: CIFAR max_train_images: 2048 }
+    model { depth: 18 width_multiplier: 0.25 stem: CIFAR bn_splits: 8 }
+    moco { queue_size: 1024 momentum: 0.99 }
+    optim { batch_size: 128 epochs: 200 lr: 0.06 schedule: COSINE_NOTEBOOK }
+  }
+  series { label: "MoCo" id: "nb" axis: "run { stop_after_epochs: $ }" values: [2, 4] stops_of_one_run: true }
+  seeds: [0, 1]
+  estimate_images_per_second: 100
+)pb";
+
+TEST(PlanTest, PiecesOfOneRunShareItsFolderAndAreDoneByTheirOwnStop) {
+  const std::string dir = TempDir("pieces");
+  const config::TableConfig table = Table(kPieces);
+  auto runs = PlanTable(table, dir + "/records", dir + "/runs");
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_EQ(runs->size(), 4u);
+  const PlannedRun &two = (*runs)[0], &four = (*runs)[1];
+  EXPECT_EQ(two.name, "nb-2-s0");
+  EXPECT_EQ(four.name, "nb-4-s0");
+  EXPECT_EQ(two.continues, "");
+  EXPECT_EQ(four.continues, "nb-2-s0");
+  EXPECT_EQ((*runs)[3].continues, "nb-2-s1");
+  EXPECT_EQ(two.config.run().output_dir(), dir + "/runs/nb-s0");
+  EXPECT_EQ(four.config.run().output_dir(), dir + "/runs/nb-s0");
+  EXPECT_EQ(four.config.run().stop_after_epochs(), 4);
+  EXPECT_EQ(two.config_hash, four.config_hash);  // one run: the stop is not part of its identity
+  EXPECT_NE(two.config_hash, (*runs)[2].config_hash);
+  // 2 epochs each: the second piece trains from epoch 2 to 4.
+  EXPECT_NEAR(EstimateSeconds(table, four, *runs), 2 * 2048 / 100.0, 1e-9);
+
+  // The first piece's record (stopped at epoch 2) makes that piece done, not the second.
+  config::RunRecord record = RecordFor(two, 30);
+  (*record.mutable_metrics())["stopped_at_epoch"] = 2;
+  ASSERT_TRUE(WriteRecord(two.record_path, record).ok());
+  auto again = PlanTable(table, dir + "/records", dir + "/runs");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)[0].state, RunState::kDone);
+  EXPECT_EQ((*again)[1].state, RunState::kMissing);
+  // A record of the whole schedule (no stop) is neither piece.
+  config::RunRecord whole = RecordFor(four, 50);
+  ASSERT_TRUE(WriteRecord(dir + "/records/other.json", whole).ok());
+  auto third = PlanTable(table, dir + "/records", dir + "/runs");
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ((*third)[1].state, RunState::kMissing);
+}
+
+TEST(PlanTest, PiecesNeedAnAxisThatSetsTheStopInRisingOrder) {
+  const std::string dir = TempDir("pieces_refused");
+  config::TableConfig table = Table(kPieces);
+  table.mutable_series(0)->set_axis("moco { queue_size: $ }");
+  table.mutable_series(0)->clear_values();
+  table.mutable_series(0)->add_values(256);
+  table.mutable_series(0)->add_values(512);
+  auto runs = PlanTable(table, dir + "/records", dir + "/runs");
+  ASSERT_FALSE(runs.ok());
+  EXPECT_THAT(std::string(runs.status().message()), testing::HasSubstr("stops_of_one_run"));
+  table = Table(kPieces);
+  table.mutable_series(0)->set_values(1, 1);  // 2, then 1
+  EXPECT_FALSE(PlanTable(table, dir + "/records", dir + "/runs").ok());
+}
+
 TEST(PlanTest, HashIgnoresWhereAndHowARunIsExecuted) {
   const std::string dir = TempDir("hash");
   config::TableConfig table = Table(kTable);

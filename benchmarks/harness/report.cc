@@ -145,7 +145,7 @@ const char* VerdictName(Verdict verdict) {
 std::string RenderReport(const config::TableConfig& table, const std::vector<PlannedRun>& runs,
                          const std::vector<Cell>& cells, const std::vector<Finding>& findings,
                          const std::string& metric, const std::string& plot_file,
-                         const std::string& gap_plot_file) {
+                         const std::string& gap_plot_file, const std::string& curve_section) {
   std::string md;
   const std::string tier = config::Tier_Name(table.tier());
   absl::StrAppend(&md, "# ", table.title(), " (", tier, " tier)\n\n");
@@ -157,6 +157,9 @@ std::string RenderReport(const config::TableConfig& table, const std::vector<Pla
     if (run.state != RunState::kDone) continue;
     ++done;
     compute += run.record->wall_seconds();
+    for (const PlannedRun& before : runs) {  // a later piece's wall time includes the piece it continues
+      if (before.name == run.continues && before.state == RunState::kDone) compute -= before.record->wall_seconds();
+    }
     commits.insert(run.record->git_commit());
     devices.insert(absl::StrCat(run.record->device(), " x", run.record->threads(), " threads"));
   }
@@ -231,6 +234,7 @@ std::string RenderReport(const config::TableConfig& table, const std::vector<Pla
     absl::StrAppend(&md, "\n## The gaps against ", table.axis_label(), " (ours)\n\n![the gaps](", gap_plot_file,
                     ")\n");
   }
+  absl::StrAppend(&md, curve_section);
   absl::StrAppend(&md, "\n## ", table.findings_heading(), "\n\n");
   for (const Finding& f : findings) {
     absl::StrAppend(&md, "- **", VerdictName(f.verdict), "**: ", f.claim, ". ", f.evidence, ".\n");

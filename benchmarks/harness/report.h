@@ -69,12 +69,13 @@ struct Finding {
 std::vector<Finding> CheckFindings(const config::TableConfig& table, const std::vector<Cell>& cells);
 
 // The report: title, how it was made, our table (mean ± spread, n seeds), the published table
-// (labelled as such), the plot (when `plot_file` is not empty), the findings, and per-run rows
-// with provenance.
+// (labelled as such), the plot (when `plot_file` is not empty), `curve_section` (Markdown: ours
+// beside a published curve, curve_report.h) when given, the findings, and per-run rows with
+// provenance.
 std::string RenderReport(const config::TableConfig& table, const std::vector<PlannedRun>& runs,
                          const std::vector<Cell>& cells, const std::vector<Finding>& findings,
                          const std::string& metric, const std::string& plot_file,
-                         const std::string& gap_plot_file = "");
+                         const std::string& gap_plot_file = "", const std::string& curve_section = "");
 
 // One of a table's gaps (the training-length table's): (axis value, mean of a - mean of b) at
 // each axis value where every planned run of both series is done, in axis order.

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "benchmarks/harness/curve_report.h"
 #include "benchmarks/harness/markdown.h"
 #include "benchmarks/harness/report.h"
 #include "moco/common/subprocess.h"
@@ -79,7 +80,22 @@ absl::StatusOr<TableJob> MakeJob(const std::string& table_name, const std::strin
 absl::Status WriteReport(const TableJob& job, const std::string& metric) {
   MOCO_ASSIGN_OR_RETURN(std::vector<PlannedRun> runs, PlanTable(job.table, job.records_dir, job.runs_dir));
   const std::vector<Cell> cells = Aggregate(runs, metric);
-  const std::vector<Finding> findings = CheckFindings(job.table, cells);
+  std::vector<Finding> findings = CheckFindings(job.table, cells);
+  std::string curve_section;  // a table with a published curve: ours beside it, epoch by epoch
+  if (job.table.has_published_curve()) {
+    MOCO_ASSIGN_OR_RETURN(const std::vector<PublishedEpoch> published,
+                          ReadPublishedCurve(job.table.published_curve().file()));
+    const CurveComparison comparison = CompareCurves(runs, published);
+    for (Finding& f : CurveFindings(job.table, comparison)) findings.push_back(std::move(f));
+    std::string curve_png = absl::StrCat(job.table_name, "_curve.png");
+    const absl::Status drawn =
+        WriteCurvePlot(job.table, comparison, (fs::path(job.report_dir) / curve_png).string());
+    if (!drawn.ok()) {
+      std::cerr << "reproduce: no curve plot: " << drawn.message() << "\n";
+      curve_png.clear();
+    }
+    curve_section = RenderCurveSection(job.table, comparison, curve_png);
+  }
   const std::string png = absl::StrCat(job.table_name, ".png");
   const absl::Status plotted = WritePlot(job.table, cells, metric, (fs::path(job.report_dir) / png).string());
   if (!plotted.ok()) std::cerr << "reproduce: no plot: " << plotted.message() << "\n";
@@ -92,7 +108,8 @@ absl::Status WriteReport(const TableJob& job, const std::string& metric) {
       gap_png.clear();
     }
   }
-  const std::string md = RenderReport(job.table, runs, cells, findings, metric, plotted.ok() ? png : "", gap_png);
+  const std::string md =
+      RenderReport(job.table, runs, cells, findings, metric, plotted.ok() ? png : "", gap_png, curve_section);
   const std::string md_path = (fs::path(job.report_dir) / (job.table_name + ".md")).string();
   MOCO_RETURN_IF_ERROR(WriteFileAtomic(md_path, md));
   std::cout << "reproduce: wrote " << md_path << "\n";
@@ -165,9 +182,14 @@ absl::Status RunTable(const TableJob& job, const SweepOptions& options) {
     // Re-plan before every run: a finished run may complete another point of this table.
     MOCO_ASSIGN_OR_RETURN(std::vector<PlannedRun> runs, PlanTable(job.table, job.records_dir, job.runs_dir));
     std::vector<const PlannedRun*> todo;
+    std::set<std::string> done;
+    for (const PlannedRun& run : runs) {
+      if (run.state == RunState::kDone) done.insert(run.name);
+    }
     for (const PlannedRun& run : runs) {
       if (run.state == RunState::kDone || ran_here.count(run.name)) continue;
       if (!options.only.empty() && !options.only.count(run.name)) continue;
+      if (!run.continues.empty() && !done.count(run.continues) && !ran_here.count(run.continues)) continue;
       bool in_flight = false;
       for (const auto& [pid, started] : workers) in_flight |= (started.name == run.name);
       if (!in_flight) todo.push_back(&run);
@@ -238,7 +260,7 @@ absl::Status CheckNamed(const std::string& value, const std::vector<std::string>
 
 const std::vector<std::string>& SweepTables() {
   static const auto* tables =
-      new std::vector<std::string>{"queue_size", "momentum", "shuffle_bn", "length", "precision"};
+      new std::vector<std::string>{"queue_size", "momentum", "shuffle_bn", "length", "precision", "notebook"};
   return *tables;
 }
 
@@ -302,7 +324,9 @@ void PrintPlan(const config::TableConfig& table, const std::string& tier, const 
     out << absl::StrFormat("  %-28s %-7s %s  %s %s, %lld epochs x %lld images  hash %s\n", run.name,
                            RunStateName(run.state), seconds > 0 ? Hms(seconds) : "  ?    ",
                            run.state == RunState::kDone ? "took" : "est.", run.series_label,
-                           static_cast<long long>(run.config.optim().epochs()),
+                           static_cast<long long>(run.config.run().stop_after_epochs() > 0
+                                                      ? run.config.run().stop_after_epochs()
+                                                      : run.config.optim().epochs()),
                            static_cast<long long>(TrainImagesPerEpoch(run.config)), run.config_hash);
   }
   jobs = std::max(1, jobs);

@@ -34,7 +34,7 @@
 namespace moco {
 
 // The tables and tiers of configs/tables/<tier>/<table>.pbtxt, in report order.
-const std::vector<std::string>& SweepTables();  // queue_size, momentum, shuffle_bn
+const std::vector<std::string>& SweepTables();  // queue_size, momentum, shuffle_bn, length, precision, notebook
 const std::vector<std::string>& SweepTiers();   // smoke, cpu, gpu, paper
 
 struct SweepOptions {

@@ -119,6 +119,72 @@ TEST(SweepTest, AFailingRunStopsTheSweep) {
   EXPECT_THAT(f.Report(), HasSubstr("1 of 3 runs done"));  // written after the run before it
 }
 
+// A run trained in pieces beside a published curve: a piece waits for the one it continues, each
+// piece's record carries the curve so far, and the report sets it beside the published one.
+TEST(SweepTest, PiecesOfOneRunBesideAPublishedCurve) {
+  const std::string dir = TempDir("curve");
+  std::ofstream(dir + "/published.csv") << "# a published run\nepoch,lr,train_loss,knn_top1\n"
+                                        << "1,0.06,7.0,30.0\n2,0.06,6.5,35.0\n3,0.06,6.0,40.0\n4,0.06,5.5,45.0\n";
+  std::ofstream(dir + "/table.pbtxt") << R"pb(
+    table: "notebook"
+    title: "A curve"
+    tier: SMOKE
+    base {
+      data { format: IMAGE_FOLDER root: "cifar10-jpeg" image_size: 32 augmentation: CIFAR max_train_images: 2048 }
+      model { depth: 18 width_multiplier: 0.25 stem: CIFAR bn_splits: 8 }
+      moco { queue_size: 1024 momentum: 0.99 }
+      optim { batch_size: 128 epochs: 200 lr: 0.06 schedule: COSINE_NOTEBOOK }
+    }
+    series { label: "MoCo" id: "nb" axis: "run { stop_after_epochs: $ }" values: [2, 4] stops_of_one_run: true }
+    seeds: [0, 1]
+    axis_label: "stopped at epoch"
+    published_curve { file: ")pb" << dir << R"pb(/published.csv" label: "theirs (published)" max_epoch_gap: 3 max_mean_gap: 2 }
+  )pb";
+  SweepRequest request;
+  request.table_file = dir + "/table.pbtxt";
+  SweepOptions options;
+  options.reports_dir = dir + "/reports";
+  options.runs_dir = dir + "/runs";
+  std::vector<std::string> trained;
+  options.train = [&](const PlannedRun& run) {
+    trained.push_back(run.name);
+    config::RunRecord record;
+    record.set_kind("pretrain");
+    record.set_name(run.name);
+    record.set_config_hash(run.config_hash);
+    const int stop = run.config.run().stop_after_epochs();
+    (*record.mutable_metrics())["stopped_at_epoch"] = stop;
+    (*record.mutable_metrics())["knn_top1"] = 30 + 5 * stop;
+    for (int e = 1; e <= stop; ++e) {  // seed 0: 1 point above theirs; seed 1: 2 points below at epoch 3 and 4
+      config::EpochPoint& point = *record.add_curve();
+      point.set_epoch(e);
+      point.set_loss(7.0 - 0.5 * e);
+      point.set_knn_top1(25 + 5 * e + (run.seed == 0 ? 1 : (e > 2 ? -8 : 0)));
+    }
+    record.set_wall_seconds(10 * stop);
+    return WriteRecord(run.record_path, record);
+  };
+  // The second piece alone cannot start before the first.
+  options.only = {"nb-4-s0"};
+  ASSERT_TRUE(Reproduce(request, options).ok());
+  EXPECT_TRUE(trained.empty());
+  options.only.clear();
+  ASSERT_TRUE(Reproduce(request, options).ok());
+  EXPECT_THAT(trained, ElementsAre("nb-2-s0", "nb-4-s0", "nb-2-s1", "nb-4-s1"));
+  const std::string report = Read(dir + "/reports/smoke/notebook.md");
+  EXPECT_THAT(report, HasSubstr("## Ours beside the published curve, epoch by epoch"));
+  // Epoch 1: theirs 30, ours 31 and 30 (mean 30.5); epoch 3: ours 41 and 32 (mean 36.5, gap -3.5).
+  EXPECT_THAT(report, HasSubstr("| 1 | 30.00 | 7.0000 | 31.00 | 30.00 | 30.50 | +0.50 | 6.5000 |"));
+  EXPECT_THAT(report, HasSubstr("| 3 | 40.00 | 6.0000 | 41.00 | 32.00 | 36.50 | -3.50 | 5.5000 |"));
+  // Largest gap -3.5 > 3: does not hold; mean gap (0.5 + 0.5 - 3.5 - 3.5) / 4 = -1.5: holds.
+  EXPECT_THAT(report, HasSubstr("**does not hold**: at every epoch, the mean of our seeds is within 3 points"));
+  EXPECT_THAT(report, HasSubstr("largest gap -3.50 points at epoch 4, over epochs 1-4 (4 epochs with all 2 seeds)"));
+  EXPECT_THAT(report, HasSubstr("**holds**: the mean signed gap (ours - published) is within 2 points. mean gap "
+                                "-1.50 points"));
+  // The compute counts each run once (the second piece's 40 s include the first's 20 s).
+  EXPECT_THAT(report, HasSubstr("4 of 4 runs done, 1.3 min of compute"));
+}
+
 TEST(SweepTest, UnknownTablesAndTiersAreRefused) {
   Fixture f("refused");
   SweepRequest request;
@@ -130,7 +196,7 @@ TEST(SweepTest, UnknownTablesAndTiersAreRefused) {
   request.tier = "cpu";
   request.table = "linear";
   EXPECT_EQ(Reproduce(request, f.options).message(),
-            "--table=linear is not one of queue_size, momentum, shuffle_bn, length, precision, all");
+            "--table=linear is not one of queue_size, momentum, shuffle_bn, length, precision, notebook, all");
   EXPECT_TRUE(f.trained.empty());
 }
 

@@ -103,6 +103,10 @@ absl::Status CheckAugmentArgs(int height, int width, int channels,
     return absl::InvalidArgumentError(
         absl::StrCat("augment: image has ", channels, " channels, need 1 or 3"));
   }
+  return CheckAugmentOptions(options);
+}
+
+absl::Status CheckAugmentOptions(const AugmentOptions& options) {
   if (options.out_size < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("augment: out_size is ", options.out_size, ", need >= 1"));

@@ -107,6 +107,9 @@ AugmentOptions AugmentOptionsFor(const config::DataConfig& data);
 // dataset.
 absl::Status CheckAugmentArgs(int height, int width, int channels,
                               const AugmentOptions& options);
+// The options' part of CheckAugmentArgs, for streamed datasets whose images each have their
+// own size (any size >= 1x1 is valid; decoded files are RGB).
+absl::Status CheckAugmentOptions(const AugmentOptions& options);
 
 // The seed of one view: a hash of all four arguments, so that every (run, epoch, image,
 // view) gets its own independent random stream.

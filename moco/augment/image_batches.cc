@@ -7,6 +7,8 @@
 
 #include "moco/augment/random.h"
 #include "moco/common/parallel.h"
+#include "moco/common/status.h"
+#include "moco/data/image_folder.h"
 
 namespace moco {
 
@@ -35,31 +37,39 @@ TwoViewLoader::TwoViewLoader(const LabeledImages* data, const LoaderOptions& opt
     : data_(data), options_(options) {}
 
 TwoViewLoader::~TwoViewLoader() {
-  if (pending_.valid()) pending_.wait();
+  for (auto& pending : pending_) pending.wait();
 }
 
 int64_t TwoViewLoader::batches_per_epoch() const {
   return data_->size() / (static_cast<int64_t>(options_.batch_size) * options_.world_size);
 }
 
-void TwoViewLoader::Start(int64_t epoch, int64_t first_batch) {
-  if (pending_.valid()) pending_.wait();
-  epoch_ = epoch;
-  next_ = first_batch;
-  order_ = EpochOrder(options_.seed, epoch, data_->size());
-  pending_ = std::async(std::launch::async, [this, b = next_] { return Make(b); });
+int TwoViewLoader::depth() const { return data_->streamed() ? 2 : 1; }
+
+void TwoViewLoader::Prefetch() {
+  while (static_cast<int>(pending_.size()) < depth() && prepared_ < batches_per_epoch()) {
+    pending_.push_back(std::async(std::launch::async, [this, b = prepared_] { return Make(b); }));
+    ++prepared_;
+  }
 }
 
-TrainBatch TwoViewLoader::Next() {
-  TrainBatch batch = pending_.get();
-  ++next_;
-  if (next_ < batches_per_epoch()) {
-    pending_ = std::async(std::launch::async, [this, b = next_] { return Make(b); });
-  }
+void TwoViewLoader::Start(int64_t epoch, int64_t first_batch) {
+  for (auto& pending : pending_) pending.wait();
+  pending_.clear();
+  epoch_ = epoch;
+  prepared_ = first_batch;
+  order_ = EpochOrder(options_.seed, epoch, data_->size());
+  Prefetch();
+}
+
+absl::StatusOr<TrainBatch> TwoViewLoader::Next() {
+  absl::StatusOr<TrainBatch> batch = pending_.front().get();
+  pending_.pop_front();
+  Prefetch();
   return batch;
 }
 
-TrainBatch TwoViewLoader::Make(int64_t batch) const {
+absl::StatusOr<TrainBatch> TwoViewLoader::Make(int64_t batch) const {
   const int64_t n = options_.batch_size;
   const int64_t first = (batch * options_.world_size + options_.rank) * n;  // in order_
   TrainBatch out;
@@ -67,7 +77,7 @@ TrainBatch TwoViewLoader::Make(int64_t batch) const {
   out.labels = at::empty({n}, at::kLong);
   int64_t* indices = out.indices.data_ptr<int64_t>();
   int64_t* labels = out.labels.data_ptr<int64_t>();
-  if (options_.views_on_device) {
+  if (options_.views_on_device) {  // in memory only (Validate refuses it with data.cache STREAM)
     out.images = at::empty({n, data_->height, data_->width, data_->channels}, at::kByte);
     uint8_t* images = out.images.data_ptr<uint8_t>();
     const size_t bytes = data_->image_bytes();
@@ -86,16 +96,18 @@ TrainBatch TwoViewLoader::Make(int64_t batch) const {
   out.view_k = at::empty({n, 3, size, size}, at::kFloat);
   float* q = out.view_q.data_ptr<float>();
   float* k = out.view_k.data_ptr<float>();
-  ParallelFor(n, options_.threads, [&](int64_t i) {
+  MOCO_RETURN_IF_ERROR(ParallelForUntilError(n, options_.threads, [&](int64_t i) -> absl::Status {
     const int64_t index = order_[first + i];
-    const uint8_t* image = data_->image_data(static_cast<int>(index));
-    AugmentView(image, data_->height, data_->width, data_->channels, options_.augment,
+    thread_local Image scratch;  // a streamed image, decoded here
+    MOCO_ASSIGN_OR_RETURN(const ImageRef image, LoadImage(*data_, index, &scratch));
+    AugmentView(image.pixels, image.height, image.width, image.channels, options_.augment,
                 ViewSeed(options_.seed, epoch_, index, 0), q + i * view_floats);
-    AugmentView(image, data_->height, data_->width, data_->channels, options_.augment,
+    AugmentView(image.pixels, image.height, image.width, image.channels, options_.augment,
                 ViewSeed(options_.seed, epoch_, index, 1), k + i * view_floats);
     indices[i] = index;
     labels[i] = data_->labels[index];
-  });
+    return absl::OkStatus();
+  }));
   if (options_.channels_last) {
     out.view_q = out.view_q.contiguous(at::MemoryFormat::ChannelsLast);
     out.view_k = out.view_k.contiguous(at::MemoryFormat::ChannelsLast);
@@ -103,16 +115,18 @@ TrainBatch TwoViewLoader::Make(int64_t batch) const {
   return out;
 }
 
-at::Tensor EvalBatch(const LabeledImages& data, int64_t begin, int64_t end, const AugmentOptions& options,
-                     int threads, bool channels_last) {
+absl::StatusOr<at::Tensor> EvalBatch(const LabeledImages& data, int64_t begin, int64_t end,
+                                     const AugmentOptions& options, int threads, bool channels_last) {
   const int size = options.out_size;
   const int64_t view_floats = 3LL * size * size;
   at::Tensor out = at::empty({end - begin, 3, size, size}, at::kFloat);
   float* dst = out.data_ptr<float>();
-  ParallelFor(end - begin, threads, [&](int64_t i) {
-    EvalView(data.image_data(static_cast<int>(begin + i)), data.height, data.width, data.channels, options,
-             dst + i * view_floats);
-  });
+  MOCO_RETURN_IF_ERROR(ParallelForUntilError(end - begin, threads, [&](int64_t i) -> absl::Status {
+    thread_local Image scratch;
+    MOCO_ASSIGN_OR_RETURN(const ImageRef image, LoadImage(data, begin + i, &scratch));
+    EvalView(image.pixels, image.height, image.width, image.channels, options, dst + i * view_floats);
+    return absl::OkStatus();
+  }));
   return channels_last ? out.contiguous(at::MemoryFormat::ChannelsLast) : out;
 }
 

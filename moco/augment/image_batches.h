@@ -1,4 +1,4 @@
-// From in-memory datasets to float batches: the two-view training loader (with one batch
+// From datasets (in memory or streamed) to float batches: the two-view training loader (with batches
 // prefetched in the background while the step runs) and evaluation batches.
 //
 // The epoch order is a permutation drawn from (seed, epoch); global batch b is positions
@@ -11,7 +11,7 @@
 //   TwoViewLoader loader(&train, options);
 //   loader.Start(/*epoch=*/0, /*first_batch=*/0);
 //   for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
-//     TrainBatch batch = loader.Next();  // view_q, view_k: N x 3 x S x S; indices; labels
+//     MOCO_ASSIGN_OR_RETURN(TrainBatch batch, loader.Next());  // view_q, view_k: N x 3 x S x S; ...
 //   }
 #ifndef MOCO_AUGMENT_IMAGE_BATCHES_H_
 #define MOCO_AUGMENT_IMAGE_BATCHES_H_
@@ -19,9 +19,11 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <deque>
 #include <future>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "moco/augment/augment.h"
 #include "moco/data/batch.h"
 #include "moco/data/image.h"
@@ -55,25 +57,32 @@ class TwoViewLoader {
 
   // Full global batches per epoch (the remainder is dropped, as in the official code).
   int64_t batches_per_epoch() const;
-  // Begins `epoch` at `first_batch` and starts preparing that batch.
+  // Begins `epoch` at `first_batch` and starts preparing that batch (and the ones after it, up
+  // to the prefetch depth).
   void Start(int64_t epoch, int64_t first_batch);
-  // The next batch of the epoch; starts preparing the one after.
-  TrainBatch Next();
+  // The next batch of the epoch; starts preparing another. An image that cannot be loaded
+  // (streamed, data.on_bad_image STOP) is an error naming its file.
+  absl::StatusOr<TrainBatch> Next();
 
  private:
-  TrainBatch Make(int64_t batch) const;
+  // Batches prepared ahead while the step runs: 1 in memory, 2 streamed (decoding is slower and
+  // varies with the image). Memory is bounded by this many batches, not by the dataset.
+  int depth() const;
+  void Prefetch();
+  absl::StatusOr<TrainBatch> Make(int64_t batch) const;
 
   const LabeledImages* data_;
   LoaderOptions options_;
   int64_t epoch_ = 0;
-  int64_t next_ = 0;
+  int64_t prepared_ = 0;  // the next batch to start preparing
   std::vector<int64_t> order_;
-  std::future<TrainBatch> pending_;
+  std::deque<std::future<absl::StatusOr<TrainBatch>>> pending_;
 };
 
 // Evaluation views (AugmentOptions' EvalView) of images [begin, end): (end - begin) x 3 x S x S.
-at::Tensor EvalBatch(const LabeledImages& data, int64_t begin, int64_t end, const AugmentOptions& options,
-                     int threads, bool channels_last);
+// Streamed images are decoded here; one that cannot be is an error naming its file.
+absl::StatusOr<at::Tensor> EvalBatch(const LabeledImages& data, int64_t begin, int64_t end,
+                                     const AugmentOptions& options, int threads, bool channels_last);
 
 }  // namespace moco
 

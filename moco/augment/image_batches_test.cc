@@ -5,7 +5,12 @@
 #include <algorithm>
 #include <set>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "moco/common/files.h"
+#include "moco/common/paths.h"
+#include "moco/data/image_folder.h"
+#include "moco/data/test_data.h"
 
 namespace moco {
 namespace {
@@ -60,7 +65,7 @@ TEST(ImageBatchesTest, BatchesDoNotDependOnTheThreadCount) {
     one.Start(epoch, 0);
     two.Start(epoch, 0);
     for (int b = 0; b < 5; ++b) {
-      TrainBatch x = one.Next(), y = two.Next();
+      TrainBatch x = *one.Next(), y = *two.Next();
       ASSERT_TRUE(torch::equal(x.view_q, y.view_q));
       ASSERT_TRUE(torch::equal(x.view_k, y.view_k));
       ASSERT_TRUE(torch::equal(x.indices, y.indices));
@@ -77,7 +82,7 @@ TEST(ImageBatchesTest, RanksSplitTheGlobalBatchAndResumeMidEpoch) {
   alone.Start(2, 1);  // the second batch of epoch 2, as after a resume
   rank0.Start(2, 1);
   rank1.Start(2, 1);
-  TrainBatch whole = alone.Next(), a = rank0.Next(), b = rank1.Next();
+  TrainBatch whole = *alone.Next(), a = *rank0.Next(), b = *rank1.Next();
   EXPECT_TRUE(torch::equal(whole.view_q, torch::cat({a.view_q, b.view_q})));
   EXPECT_TRUE(torch::equal(whole.labels, torch::cat({a.labels, b.labels})));
   std::set<int64_t> seen;
@@ -96,7 +101,7 @@ TEST(ImageBatchesTest, ViewsOnDeviceBatchesCarryTheImagesAndASeed) {
   TwoViewLoader loader(&data, options);
   ASSERT_EQ(loader.batches_per_epoch(), 2);
   loader.Start(/*epoch=*/3, 0);
-  TrainBatch first = loader.Next(), second = loader.Next();
+  TrainBatch first = *loader.Next(), second = *loader.Next();
   EXPECT_FALSE(first.view_q.defined());
   ASSERT_EQ(first.images.sizes(), at::IntArrayRef({8, 12, 12, 3}));
   EXPECT_EQ(first.images.scalar_type(), at::kByte);
@@ -115,7 +120,82 @@ TEST(ImageBatchesTest, ViewsOnDeviceBatchesCarryTheImagesAndASeed) {
   EXPECT_NE(DeviceViewSeed(5, 3, 0, 1), DeviceViewSeed(5, 4, 0, 1));
   EXPECT_NE(DeviceViewSeed(5, 3, 0, 1), DeviceViewSeed(6, 3, 0, 1));
   loader.Start(3, /*first_batch=*/1);  // a resume at batch 1
-  EXPECT_EQ(loader.Next().view_seed, second.view_seed);
+  EXPECT_EQ(loader.Next()->view_seed, second.view_seed);
+}
+
+// The same 48 CIFAR-10 JPEGs held in memory and streamed from their files: the same batches,
+// bit for bit, at any thread count (every committed record ran in memory).
+TEST(ImageBatchesTest, StreamedBatchesEqualInMemoryOnes) {
+  const std::string root = DataPath("cifar10-jpeg/test");
+  ASSERT_TRUE(DataPresent(root));
+  ImageFolderOptions options;
+  options.max_images = 48;
+  options.cache = ImageCache::kInMemory;
+  absl::StatusOr<LabeledImages> memory = ReadImageFolder(root, options);
+  options.cache = ImageCache::kStream;
+  absl::StatusOr<LabeledImages> stream = ReadImageFolder(root, options);
+  ASSERT_TRUE(memory.ok() && stream.ok());
+  ASSERT_TRUE(stream->streamed());
+  LoaderOptions loader_options = Options(1);
+  loader_options.augment.out_size = 32;
+  TwoViewLoader a(&*memory, loader_options);
+  loader_options.threads = 2;
+  TwoViewLoader b(&*stream, loader_options);
+  ASSERT_EQ(a.batches_per_epoch(), 6);
+  for (int64_t epoch : {0, 3}) {
+    a.Start(epoch, 1);
+    b.Start(epoch, 1);
+    for (int64_t i = 1; i < a.batches_per_epoch(); ++i) {
+      absl::StatusOr<TrainBatch> x = a.Next(), y = b.Next();
+      ASSERT_TRUE(x.ok() && y.ok());
+      EXPECT_TRUE(torch::equal(x->view_q, y->view_q)) << "epoch " << epoch << " batch " << i;
+      EXPECT_TRUE(torch::equal(x->view_k, y->view_k));
+      EXPECT_TRUE(torch::equal(x->indices, y->indices));
+    }
+  }
+  AugmentOptions eval = loader_options.augment;
+  EXPECT_TRUE(torch::equal(*EvalBatch(*memory, 3, 20, eval, 1, true), *EvalBatch(*stream, 3, 20, eval, 2, true)));
+}
+
+// Real ImageNet JPEGs of every size (and grayscale ones) give 224 px views; a truncated file
+// stops the batch with an error naming it.
+TEST(ImageBatchesTest, StreamedImagesOfEverySizeMakeViewsAndABadOneIsNamed) {
+  const std::string root = DataPath("imagenet-sample/train");
+  ASSERT_TRUE(DataPresent(root));
+  ImageFolderOptions options;
+  options.max_images = 16;
+  options.cache = ImageCache::kStream;
+  absl::StatusOr<LabeledImages> data = ReadImageFolder(root, options);
+  ASSERT_TRUE(data.ok()) << data.status();
+  LoaderOptions loader_options = Options(2);
+  loader_options.augment.recipe = AugmentRecipe::kV2;
+  loader_options.augment.out_size = 224;
+  TwoViewLoader loader(&*data, loader_options);
+  loader.Start(0, 0);
+  absl::StatusOr<TrainBatch> batch = loader.Next();
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(batch->view_q.sizes(), (std::vector<int64_t>{8, 3, 224, 224}));
+  EXPECT_TRUE(batch->view_k.isfinite().all().item<bool>());
+
+  const std::string bad = TempPath("streamed_bad/n0/x.JPEG");
+  absl::StatusOr<std::string> bytes = ReadFile(data->files[0]);
+  ASSERT_TRUE(bytes.ok());
+  ASSERT_TRUE(WriteFile(bad, bytes->substr(0, bytes->size() / 3)).ok());
+  data->files[0] = bad;
+  TwoViewLoader broken(&*data, loader_options);
+  bool named = false;
+  for (int64_t epoch = 0; epoch < 4 && !named; ++epoch) {  // image 0 is in one of the two batches
+    broken.Start(epoch, 0);
+    for (int i = 0; i < 2; ++i) {
+      absl::StatusOr<TrainBatch> b = broken.Next();
+      if (!b.ok()) {
+        EXPECT_THAT(b.status().message(), testing::HasSubstr(bad));
+        named = true;
+        break;
+      }
+    }
+  }
+  EXPECT_TRUE(named);
 }
 
 TEST(ImageBatchesTest, EvalBatchIsDeterministic) {
@@ -123,9 +203,9 @@ TEST(ImageBatchesTest, EvalBatchIsDeterministic) {
   AugmentOptions options;
   options.recipe = AugmentRecipe::kCifar;
   options.out_size = 12;
-  at::Tensor a = EvalBatch(data, 1, 5, options, 2, true);
+  at::Tensor a = *EvalBatch(data, 1, 5, options, 2, true);
   EXPECT_EQ(a.sizes(), torch::IntArrayRef({4, 3, 12, 12}));
-  EXPECT_TRUE(torch::equal(a, EvalBatch(data, 1, 5, options, 1, false)));
+  EXPECT_TRUE(torch::equal(a, *EvalBatch(data, 1, 5, options, 1, false)));
 }
 
 }  // namespace

@@ -33,7 +33,17 @@ absl::StatusOr<LabeledImages> LoadDataset(const config::DataConfig& data, Split 
       ImageFolderOptions options;
       options.max_images = max_images;
       options.threads = threads;
-      images = ReadImageFolder(root + "/" + (train ? data.train_split() : data.test_split()), options);
+      options.cache = data.cache() == config::DataConfig::STREAM      ? ImageCache::kStream
+                      : data.cache() == config::DataConfig::IN_MEMORY ? ImageCache::kInMemory
+                                                                      : ImageCache::kAuto;
+      options.skip_bad_images = data.on_bad_image() == config::DataConfig::SKIP;
+      if (!data.class_list().empty()) {
+        absl::StatusOr<std::vector<std::string>> classes = ReadClassList(UserPath(data.class_list()));
+        if (!classes.ok()) return absl::Status(classes.status().code(), absl::StrCat("data.class_list: ", classes.status().message()));
+        options.classes = *std::move(classes);
+      }
+      const std::string& split_name = train ? data.train_split() : data.test_split();
+      images = ReadImageFolder(split_name.empty() ? root : root + "/" + split_name, options);
       break;
     }
     default:
@@ -45,6 +55,11 @@ absl::StatusOr<LabeledImages> LoadDataset(const config::DataConfig& data, Split 
                                                       " split holds no images"));
   }
   return images;
+}
+
+std::string DescribeImages(const LabeledImages& images) {
+  if (images.streamed()) return "of every size, streamed";
+  return absl::StrCat(images.height, "x", images.width, "x", images.channels, ", in memory");
 }
 
 }  // namespace moco

@@ -1,14 +1,18 @@
 #include "moco/data/image_folder.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "moco/common/parallel.h"
 #include "moco/common/status.h"
 #include "moco/data/decode.h"
@@ -66,7 +70,8 @@ std::vector<size_t> RoundRobinCounts(const std::vector<size_t>& class_sizes, siz
 
 }  // namespace
 
-absl::StatusOr<ImageFolderIndex> ListImageFolder(const std::string& root, int max_images) {
+absl::StatusOr<ImageFolderIndex> ListImageFolder(const std::string& root, int max_images,
+                                                 const std::vector<std::string>& classes) {
   if (max_images < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(root, ": max_images must be >= 0, got ", max_images));
@@ -78,6 +83,12 @@ absl::StatusOr<ImageFolderIndex> ListImageFolder(const std::string& root, int ma
   if (!fs::is_directory(root, error)) {
     return absl::FailedPreconditionError(absl::StrCat(root, ": not a folder"));
   }
+  auto image_files = [](const fs::directory_entry& e) {
+    // Not only regular files: an image that vanished after it was listed (a dangling link)
+    // must fail its read, naming it, not shrink the dataset without a word.
+    std::error_code ignored;
+    return !e.is_directory(ignored) && IsImageFile(e.path().filename().string());
+  };
   ImageFolderIndex index;
   MOCO_ASSIGN_OR_RETURN(index.class_names,
                         SortedEntries(root, [](const fs::directory_entry& entry) {
@@ -86,20 +97,38 @@ absl::StatusOr<ImageFolderIndex> ListImageFolder(const std::string& root, int ma
                                  entry.path().filename().string()[0] != '.';
                         }));
   if (index.class_names.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(root, ": no class folders (expected ", root, "/<class>/<image>.jpg)"));
+    // A folder of images without class folders: one unlabeled set.
+    MOCO_ASSIGN_OR_RETURN(std::vector<std::string> files, SortedEntries(root, image_files));
+    if (files.empty() || !classes.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          root, ": no class folders (expected ", root, "/<class>/<image>.jpg)",
+          files.empty() ? " and no .jpg, .jpeg or .png files" : "; data.class_list needs class folders"));
+    }
+    if (max_images > 0 && files.size() > static_cast<size_t>(max_images)) files.resize(max_images);
+    index.labeled = false;
+    index.class_names = {"(unlabeled)"};
+    for (const std::string& file : files) {
+      index.paths.push_back(absl::StrCat(root, "/", file));
+      index.labels.push_back(0);
+    }
+    return index;
+  }
+  if (!classes.empty()) {
+    for (const std::string& name : classes) {
+      if (!std::binary_search(index.class_names.begin(), index.class_names.end(), name)) {
+        return absl::NotFoundError(absl::StrCat(root, ": no folder for class '", name, "' of the class list"));
+      }
+    }
+    std::vector<std::string> kept = classes;
+    std::sort(kept.begin(), kept.end());
+    kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
+    index.class_names = std::move(kept);
   }
   std::vector<std::vector<std::string>> files(index.class_names.size());
   std::vector<size_t> class_sizes;
   for (size_t c = 0; c < index.class_names.size(); ++c) {
     const std::string class_dir = absl::StrCat(root, "/", index.class_names[c]);
-    MOCO_ASSIGN_OR_RETURN(files[c], SortedEntries(class_dir, [](const fs::directory_entry& e) {
-                            // Not only regular files: an image that vanished after it was listed
-                            // (a dangling link) must fail its read, naming it, not shrink the
-                            // dataset without a word.
-                            std::error_code ignored;
-                            return !e.is_directory(ignored) && IsImageFile(e.path().filename().string());
-                          }));
+    MOCO_ASSIGN_OR_RETURN(files[c], SortedEntries(class_dir, image_files));
     if (files[c].empty()) {
       return absl::FailedPreconditionError(
           absl::StrCat(class_dir, ": class folder holds no .jpg, .jpeg or .png files"));
@@ -117,42 +146,130 @@ absl::StatusOr<ImageFolderIndex> ListImageFolder(const std::string& root, int ma
   return index;
 }
 
+namespace {
+
+LabeledImages Streamed(ImageFolderIndex index, bool skip_bad_images) {
+  LabeledImages result;
+  result.files = std::move(index.paths);
+  result.labels = std::move(index.labels);
+  result.class_names = std::move(index.class_names);
+  result.labeled = index.labeled;
+  result.skip_bad_images = skip_bad_images;
+  return result;
+}
+
+// Decodes every listed image into one buffer. With `or_stream` (kAuto), an image of another
+// size, or (skipping bad images) one that cannot be decoded, returns nullopt: the set streams.
+absl::StatusOr<std::optional<LabeledImages>> DecodeAll(const ImageFolderIndex& index, int threads,
+                                                       bool or_stream, bool skip_bad_images) {
+  // The first image fixes the size all others must have, and so the buffer's size.
+  absl::StatusOr<Image> first = ReadImage(index.paths[0]);
+  if (!first.ok()) {
+    if (or_stream && skip_bad_images) return std::nullopt;
+    return first.status();
+  }
+  LabeledImages result;
+  result.height = first->height;
+  result.width = first->width;
+  result.channels = first->channels;
+  if (or_stream && static_cast<int64_t>(index.paths.size() * result.image_bytes()) > kInMemoryBudgetBytes) {
+    return std::nullopt;
+  }
+  result.pixels.resize(index.paths.size() * result.image_bytes());
+  result.labels = index.labels;
+  result.class_names = index.class_names;
+  result.labeled = index.labeled;
+  std::memcpy(result.pixels.data(), first->pixels.data(), first->num_bytes());
+
+  std::atomic<bool> stream{false};
+  const absl::Status decoded = ParallelForUntilError(index.paths.size() - 1, threads, [&](int64_t i) -> absl::Status {
+    const std::string& path = index.paths[i + 1];
+    absl::StatusOr<Image> image = ReadImage(path);
+    if (!image.ok()) {
+      if (or_stream && skip_bad_images) stream = true;
+      return image.status();
+    }
+    if (image->height != result.height || image->width != result.width || image->channels != result.channels) {
+      if (or_stream) stream = true;
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, ": image is ", image->height, " x ", image->width, " x ", image->channels,
+          " but ", index.paths[0], " is ", result.height, " x ", result.width, " x ",
+          result.channels, "; in memory (data.cache IN_MEMORY) needs images of one size: use STREAM or AUTO"));
+    }
+    // Each i writes only its own slot, so no lock is needed.
+    std::memcpy(result.pixels.data() + (i + 1) * result.image_bytes(), image->pixels.data(),
+                image->num_bytes());
+    return absl::OkStatus();
+  });
+  if (stream) return std::nullopt;
+  if (!decoded.ok()) return decoded;
+  return std::optional<LabeledImages>(std::move(result));
+}
+
+}  // namespace
+
 absl::StatusOr<LabeledImages> ReadImageFolder(const std::string& root,
                                               const ImageFolderOptions& options) {
   if (options.threads < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(root, ": threads must be >= 0, got ", options.threads));
   }
-  MOCO_ASSIGN_OR_RETURN(ImageFolderIndex index, ListImageFolder(root, options.max_images));
+  MOCO_ASSIGN_OR_RETURN(ImageFolderIndex index, ListImageFolder(root, options.max_images, options.classes));
+  if (options.cache == ImageCache::kStream) return Streamed(std::move(index), options.skip_bad_images);
+  const bool automatic = options.cache == ImageCache::kAuto;
+  MOCO_ASSIGN_OR_RETURN(std::optional<LabeledImages> in_memory,
+                        DecodeAll(index, options.threads, automatic, options.skip_bad_images));
+  if (!in_memory.has_value()) return Streamed(std::move(index), options.skip_bad_images);
+  return std::move(*in_memory);
+}
 
-  // The first image fixes the size all others must have, and so the buffer's size.
-  MOCO_ASSIGN_OR_RETURN(Image first, ReadImage(index.paths[0]));
-  LabeledImages result;
-  result.height = first.height;
-  result.width = first.width;
-  result.channels = first.channels;
-  result.pixels.resize(index.paths.size() * result.image_bytes());
-  result.labels = std::move(index.labels);
-  result.class_names = std::move(index.class_names);
-  std::memcpy(result.pixels.data(), first.pixels.data(), first.num_bytes());
-
-  MOCO_RETURN_IF_ERROR(ParallelForUntilError(index.paths.size() - 1, options.threads, [&](int64_t i) -> absl::Status {
-    const std::string& path = index.paths[i + 1];
-    MOCO_ASSIGN_OR_RETURN(Image image, ReadImage(path));
-    if (image.height != result.height || image.width != result.width ||
-        image.channels != result.channels) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          path, ": image is ", image.height, " x ", image.width, " x ", image.channels,
-          " but ", index.paths[0], " is ", result.height, " x ", result.width, " x ",
-          result.channels, "; ReadImageFolder needs images of one size (ListImageFolder "
-          "lists mixed-size folders for lazy decoding)"));
+absl::StatusOr<ImageRef> LoadImage(const LabeledImages& data, int64_t i, Image* scratch) {
+  if (!data.streamed()) {
+    return ImageRef{data.image_data(static_cast<int>(i)), data.height, data.width, data.channels};
+  }
+  absl::StatusOr<Image> image = ReadImage(data.files[i]);
+  if (!image.ok() && data.skip_bad_images) {
+    data.skipped->Add(data.files[i]);
+    // The next image of the same class that decodes, in listing order (wrapping): the same
+    // one every time, whatever thread asks.
+    const int64_t n = data.size();
+    for (int64_t k = 1; k < n && !image.ok(); ++k) {
+      const int64_t j = (i + k) % n;
+      if (data.labels[j] != data.labels[i]) continue;
+      image = ReadImage(data.files[j]);
+      if (!image.ok()) data.skipped->Add(data.files[j]);
     }
-    // Each i writes only its own slot, so no lock is needed.
-    std::memcpy(result.pixels.data() + (i + 1) * result.image_bytes(), image.pixels.data(),
-                image.num_bytes());
-    return absl::OkStatus();
-  }));
-  return result;
+    if (!image.ok()) {
+      return absl::DataLossError(absl::StrCat(data.files[i], ": cannot be decoded, and no other image of its class "
+                                                             "can (data.on_bad_image SKIP)"));
+    }
+  }
+  if (!image.ok()) {
+    return absl::Status(image.status().code(),
+                        absl::StrCat(image.status().message(), " (data.on_bad_image SKIP replaces bad images; "
+                                                               "//moco/data:scan lists them)"));
+  }
+  *scratch = std::move(*image);
+  return ImageRef{scratch->pixels.data(), scratch->height, scratch->width, scratch->channels};
+}
+
+absl::StatusOr<std::vector<std::string>> ReadClassList(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("class list ", path, ": cannot read it"));
+  std::vector<std::string> classes;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    const size_t hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    const std::string name(absl::StripAsciiWhitespace(line));
+    if (name.empty()) continue;
+    if (name.find_first_of("/ \t") != std::string::npos || name[0] == '.') {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": '", name, "' is not a class folder name"));
+    }
+    classes.push_back(name);
+  }
+  if (classes.empty()) return absl::InvalidArgumentError(absl::StrCat("class list ", path, ": names no class"));
+  return classes;
 }
 
 }  // namespace moco

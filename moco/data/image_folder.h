@@ -1,4 +1,5 @@
-// Reading a dataset stored as one folder per class, torchvision's ImageFolder layout:
+// Reading a dataset stored as one folder per class, torchvision's ImageFolder layout, in
+// memory or streamed (images of any size):
 //
 //   root/airplane/0000.jpg
 //   root/airplane/0001.jpg
@@ -22,6 +23,7 @@
 #ifndef MOCO_DATA_IMAGE_FOLDER_H_
 #define MOCO_DATA_IMAGE_FOLDER_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,26 +38,67 @@ struct ImageFolderIndex {
   std::vector<std::string> class_names;  // label -> sub-folder name, sorted
   std::vector<std::string> paths;        // root/<class>/<file>, by class then by name
   std::vector<int> labels;               // one per path
+  // False when root holds images and no class folders: one unlabeled set, its one "class"
+  // named "(unlabeled)", every label 0.
+  bool labeled = true;
 };
 
-// Lists `root`, keeping a subset of `max_images` files as described above (0: all).
-// Errors: NotFound if root does not exist; FailedPrecondition if it is not a folder, holds
-// no class folders, or a class folder holds no images (the error names that folder).
-absl::StatusOr<ImageFolderIndex> ListImageFolder(const std::string& root, int max_images = 0);
+// Lists `root`, keeping a subset of `max_images` files as described above (0: all), of the
+// class folders named in `classes` only when it is not empty (ImageNet-100 from ImageNet).
+// A folder holding images and no class folders lists as one unlabeled set (its files by name,
+// the first `max_images` of them).
+// Errors: NotFound if root does not exist, or a class of `classes` has no folder (named);
+// FailedPrecondition if it is not a folder, holds neither class folders nor images, or a
+// class folder holds no images (the error names that folder).
+absl::StatusOr<ImageFolderIndex> ListImageFolder(const std::string& root, int max_images = 0,
+                                                 const std::vector<std::string>& classes = {});
+
+// How ReadImageFolder holds the images (data.cache).
+enum class ImageCache {
+  kAuto,      // in memory when all have one size and fit in kInMemoryBudgetBytes, else streamed
+  kInMemory,  // decoded up front into one buffer; images of one size only
+  kStream,    // listed only; LoadImage decodes each when needed
+};
+inline constexpr int64_t kInMemoryBudgetBytes = int64_t{4} << 30;  // 4 GiB decoded
 
 struct ImageFolderOptions {
   // Read at most this many images, chosen as described above (0: all).
   int max_images = 0;
   // Decoding threads (0: as many as the machine has). The result does not depend on it.
   int threads = 0;
+  ImageCache cache = ImageCache::kInMemory;
+  // Keep only these class folders (empty: all).
+  std::vector<std::string> classes;
+  // Streamed: replace an image that cannot be decoded instead of failing (LoadImage). In
+  // memory with kAuto, a bad image makes the set stream instead.
+  bool skip_bad_images = false;
 };
 
-// Lists `root` and decodes the chosen images into one LabeledImages. All images must have
-// the size of the first one. Errors are ListImageFolder's, or name the file that could not
-// be read or decoded or has a different size; with several bad files, the one first in
-// listing order is reported, whatever the thread count.
+// Lists `root` and reads the chosen images as options.cache says. In memory, all images must
+// have the size of the first one. Errors are ListImageFolder's, or (in memory) name the file
+// that could not be read or decoded or has a different size; with several bad files, the one
+// first in listing order is reported, whatever the thread count.
 absl::StatusOr<LabeledImages> ReadImageFolder(const std::string& root,
                                               const ImageFolderOptions& options = {});
+
+// One image's pixels, valid while its dataset and the scratch image it may point into live.
+struct ImageRef {
+  const uint8_t* pixels = nullptr;  // height x width x channels, HWC
+  int height = 0;
+  int width = 0;
+  int channels = 0;
+};
+
+// Image `i` of `data`: in memory, a view of its slot; streamed, decoded (exactly, as PIL) from
+// data.files[i] into *scratch. A file that cannot be read or decoded is an error naming it
+// (with a hint at data.on_bad_image), unless data.skip_bad_images: then the next image of the
+// same class in listing order (wrapping) that decodes takes its place, the same one every time,
+// and the file is added to data.skipped.
+absl::StatusOr<ImageRef> LoadImage(const LabeledImages& data, int64_t i, Image* scratch);
+
+// Reads a class list: one class folder name per line; blank lines and '#' comments ignored.
+// Errors name the file (and line for a name with a '/' or spaces).
+absl::StatusOr<std::vector<std::string>> ReadClassList(const std::string& path);
 
 }  // namespace moco
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <numeric>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -152,12 +153,31 @@ TEST(ImageFolderTest, MissingRootIsNotFoundNamingIt) {
   EXPECT_THAT(images.status().message(), HasSubstr(root));
 }
 
-TEST(ImageFolderTest, RootWithoutClassFoldersIsAnError) {
-  const std::string root = TempDir("flat");
-  ASSERT_TRUE(WriteFile(root + "/0.jpg", Jpeg(0)).ok());
+TEST(ImageFolderTest, RootWithNeitherClassFoldersNorImagesIsAnError) {
+  const std::string root = TempDir("bare");
+  ASSERT_TRUE(WriteFile(root + "/notes.txt", "no images").ok());
   absl::StatusOr<LabeledImages> images = ReadImageFolder(root);
   EXPECT_EQ(images.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(images.status().message(), HasSubstr(root + ": no class folders"));
+}
+
+// A folder of photos without class folders is one unlabeled set, its files by name.
+TEST(ImageFolderTest, ImagesWithoutClassFoldersAreOneUnlabeledSet) {
+  const std::string root = TempDir("flat");
+  for (int i : {2, 0, 1}) ASSERT_TRUE(WriteFile(root + "/" + std::to_string(i) + ".jpg", Jpeg(i)).ok());
+  absl::StatusOr<ImageFolderIndex> index = ListImageFolder(root, 2);
+  ASSERT_TRUE(index.ok()) << index.status();
+  EXPECT_FALSE(index->labeled);
+  EXPECT_THAT(index->paths, ElementsAre(root + "/0.jpg", root + "/1.jpg"));
+  EXPECT_THAT(index->labels, ElementsAre(0, 0));
+  ImageFolderOptions options;
+  options.cache = ImageCache::kAuto;
+  absl::StatusOr<LabeledImages> images = ReadImageFolder(root, options);
+  ASSERT_TRUE(images.ok()) << images.status();
+  EXPECT_FALSE(images->labeled);
+  EXPECT_EQ(images->size(), 3);
+  // A class list needs class folders.
+  EXPECT_THAT(ListImageFolder(root, 0, {"cat"}).status().message(), HasSubstr("class_list needs class folders"));
 }
 
 TEST(ImageFolderTest, EmptyClassFolderIsAnErrorNamingIt) {
@@ -226,6 +246,141 @@ TEST(ImageFolderTest, NegativeOptionsAreRejected) {
   options.threads = -1;
   EXPECT_EQ(ReadImageFolder("/tmp", options).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ListImageFolder("/tmp", -5).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// --- Streaming: images of any size, listed once and decoded when needed ----------------------
+
+// Three classes of real files of every kind: CIFAR JPEGs (32 px), Penn-Fudan PNGs (253-1017 px).
+std::string MixedFolder(const std::string& name) {
+  const std::string root = TempDir(name);
+  for (const char* c : {"a", "b", "c"}) TempDir(name + "/" + c);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WriteFile(root + "/a/" + std::to_string(i) + ".jpg", Jpeg(i)).ok());
+    EXPECT_TRUE(WriteFile(root + "/c/" + std::to_string(i) + ".jpg", Jpeg(i + 3)).ok());
+  }
+  EXPECT_TRUE(
+      WriteFile(root + "/b/0.png", RealBytes("pennfudan/PennFudanPed/PNGImages/FudanPed00001.png")).ok());
+  EXPECT_TRUE(
+      WriteFile(root + "/b/1.png", RealBytes("pennfudan/PennFudanPed/PNGImages/FudanPed00002.png")).ok());
+  return root;
+}
+
+TEST(ImageFolderTest, StreamedImagesDecodeWhenLoadedAtTheirOwnSize) {
+  const std::string root = MixedFolder("stream");
+  ImageFolderOptions options;
+  options.cache = ImageCache::kStream;
+  absl::StatusOr<LabeledImages> images = ReadImageFolder(root, options);
+  ASSERT_TRUE(images.ok()) << images.status();
+  ASSERT_TRUE(images->streamed());
+  EXPECT_TRUE(images->pixels.empty());
+  EXPECT_EQ(images->size(), 8);
+  EXPECT_THAT(images->labels, ElementsAre(0, 0, 0, 1, 1, 2, 2, 2));
+  EXPECT_EQ(images->files[3], root + "/b/0.png");
+  Image scratch;
+  absl::StatusOr<ImageRef> png = LoadImage(*images, 3, &scratch);
+  ASSERT_TRUE(png.ok()) << png.status();
+  EXPECT_EQ(png->height, 536);
+  EXPECT_EQ(png->width, 559);
+  absl::StatusOr<Image> direct = ReadImage(root + "/b/0.png");
+  ASSERT_TRUE(direct.ok());
+  EXPECT_TRUE(std::equal(direct->pixels.begin(), direct->pixels.end(), png->pixels));
+}
+
+// AUTO keeps a same-size set in memory and streams a mixed one; IN_MEMORY refuses a mixed one.
+TEST(ImageFolderTest, AutoStreamsMixedSizesAndKeepsOneSizeInMemory) {
+  const std::string root = MixedFolder("auto");
+  ImageFolderOptions options;
+  options.cache = ImageCache::kAuto;
+  absl::StatusOr<LabeledImages> mixed = ReadImageFolder(root, options);
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_TRUE(mixed->streamed());
+  options.classes = {"a", "c"};  // the CIFAR files only: one size
+  absl::StatusOr<LabeledImages> same = ReadImageFolder(root, options);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_FALSE(same->streamed());
+  EXPECT_EQ(same->height, 32);
+  EXPECT_THAT(same->class_names, ElementsAre("a", "c"));
+  EXPECT_THAT(same->labels, ElementsAre(0, 0, 0, 1, 1, 1));
+  options.classes.clear();
+  options.cache = ImageCache::kInMemory;
+  EXPECT_THAT(ReadImageFolder(root, options).status().message(), HasSubstr("use STREAM or AUTO"));
+}
+
+TEST(ImageFolderTest, AClassListKeepsItsClassesAndNamesOneWithoutAFolder) {
+  const std::string root = MixedFolder("class_list");
+  absl::StatusOr<ImageFolderIndex> index = ListImageFolder(root, 0, {"c", "b"});
+  ASSERT_TRUE(index.ok()) << index.status();
+  EXPECT_THAT(index->class_names, ElementsAre("b", "c"));  // sorted, labels by that order
+  EXPECT_THAT(index->labels, ElementsAre(0, 0, 1, 1, 1));
+  absl::StatusOr<ImageFolderIndex> missing = ListImageFolder(root, 0, {"a", "n01440764"});
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("no folder for class 'n01440764'"));
+
+  const std::string list = TempPath("class_list/classes.txt");
+  ASSERT_TRUE(WriteFile(list, "# two classes\nc\n\n  b  # the PNGs\n").ok());
+  absl::StatusOr<std::vector<std::string>> classes = ReadClassList(list);
+  ASSERT_TRUE(classes.ok()) << classes.status();
+  EXPECT_THAT(*classes, ElementsAre("c", "b"));
+  ASSERT_TRUE(WriteFile(list, "a\nn01/x\n").ok());
+  EXPECT_THAT(ReadClassList(list).status().message(), HasSubstr(list + ":2: 'n01/x' is not a class folder name"));
+  EXPECT_EQ(ReadClassList(TempPath("class_list/none.txt")).status().code(), absl::StatusCode::kNotFound);
+}
+
+// A truncated and a zero-byte file: streamed, they stop the run naming the file; with
+// skip_bad_images the next good image of the class takes their place, every time the same,
+// and both are listed.
+TEST(ImageFolderTest, BadStreamedImagesStopNamingTheFileOrAreSkippedAndListed) {
+  const std::string root = MixedFolder("bad_stream");
+  ASSERT_TRUE(WriteFile(root + "/a/1.jpg", Jpeg(1).substr(0, 300)).ok());  // truncated
+  ASSERT_TRUE(WriteFile(root + "/c/0.jpg", "").ok());                      // zero bytes
+  ImageFolderOptions options;
+  options.cache = ImageCache::kStream;
+  absl::StatusOr<LabeledImages> images = ReadImageFolder(root, options);
+  ASSERT_TRUE(images.ok()) << images.status();
+  Image scratch;
+  absl::StatusOr<ImageRef> truncated = LoadImage(*images, 1, &scratch);
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_THAT(truncated.status().message(), HasSubstr(root + "/a/1.jpg"));
+  EXPECT_THAT(truncated.status().message(), HasSubstr("on_bad_image SKIP"));
+  absl::StatusOr<ImageRef> empty = LoadImage(*images, 5, &scratch);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_THAT(empty.status().message(), HasSubstr(root + "/c/0.jpg"));
+
+  images->skip_bad_images = true;
+  for (int repeat = 0; repeat < 2; ++repeat) {
+    absl::StatusOr<ImageRef> replaced = LoadImage(*images, 1, &scratch);
+    ASSERT_TRUE(replaced.ok()) << replaced.status();
+    absl::StatusOr<Image> next_in_class = ReadImage(root + "/a/2.jpg");
+    ASSERT_TRUE(next_in_class.ok());
+    EXPECT_TRUE(std::equal(next_in_class->pixels.begin(), next_in_class->pixels.end(), replaced->pixels));
+  }
+  ASSERT_TRUE(LoadImage(*images, 5, &scratch).ok());
+  EXPECT_THAT(images->skipped->Paths(), ElementsAre(root + "/a/1.jpg", root + "/c/0.jpg"));
+  // AUTO with skipping streams a set with a bad file instead of failing up front.
+  options.cache = ImageCache::kAuto;
+  options.skip_bad_images = true;
+  options.classes = {"a", "c"};
+  absl::StatusOr<LabeledImages> automatic = ReadImageFolder(root, options);
+  ASSERT_TRUE(automatic.ok()) << automatic.status();
+  EXPECT_TRUE(automatic->streamed());
+}
+
+// ImageNet-100 as CMC defines it: 100 distinct, well-formed WordNet ids.
+TEST(ImageFolderTest, TheImageNet100ClassListHoldsOneHundredWnids) {
+  absl::StatusOr<std::vector<std::string>> classes = ReadClassList("configs/imagenet100_classes.txt");
+  ASSERT_TRUE(classes.ok()) << classes.status();
+  EXPECT_EQ(classes->size(), 100u);
+  EXPECT_EQ(std::set<std::string>(classes->begin(), classes->end()).size(), 100u);
+  for (const std::string& wnid : *classes) {
+    EXPECT_TRUE(wnid.size() == 9 && wnid[0] == 'n' &&
+                std::all_of(wnid.begin() + 1, wnid.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        << wnid;
+  }
+  // Each is one of the ImageNet-1k classes of the sample (one image each).
+  ASSERT_TRUE(DataPresent(DataPath("imagenet-sample/train")));
+  absl::StatusOr<ImageFolderIndex> index = ListImageFolder(DataPath("imagenet-sample/train"), 0, *classes);
+  ASSERT_TRUE(index.ok()) << index.status();
+  EXPECT_EQ(index->paths.size(), 100u);
 }
 
 }  // namespace

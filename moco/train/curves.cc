@@ -29,6 +29,7 @@ absl::StatusOr<std::vector<EpochMetrics>> ReadEpochMetrics(const std::string& pa
     m.loss = j.value("loss", 0.0);
     m.pretext_top1 = j.value("pretext_top1", 0.0);
     if (j.contains("knn_top1") && j["knn_top1"].is_number()) m.knn_top1 = j["knn_top1"].get<double>();
+    if (j.contains("lr") && j["lr"].is_number()) m.lr = j["lr"].get<double>();
     out.push_back(m);
   }
   return out;

@@ -21,6 +21,7 @@ struct EpochMetrics {
   double loss = 0;    // mean over the epoch
   double pretext_top1 = 0;
   double knn_top1 = -1;  // -1 where the kNN monitor did not run
+  double lr = 0;         // of the epoch's last step; 0 in lines written before the field
 };
 
 // The lines of a metrics.jsonl (as the trainer writes it), in order; errors name the file and

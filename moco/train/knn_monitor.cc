@@ -11,19 +11,23 @@
 
 namespace moco {
 
-at::Tensor EmbedImages(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& view, int batch_size,
-                       c10::Device device, int threads, bool bf16) {
+absl::StatusOr<at::Tensor> EmbedImages(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& view,
+                                       int batch_size, c10::Device device, int threads, bool bf16) {
   const bool was_training = encoder.is_training();
   encoder.eval();
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> parts;
   for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
     const int64_t end = std::min<int64_t>(begin + batch_size, data.size());
-    at::Tensor images = EvalBatch(data, begin, end, view, threads, /*channels_last=*/true).to(device);
+    absl::StatusOr<at::Tensor> images = EvalBatch(data, begin, end, view, threads, /*channels_last=*/true);
+    if (!images.ok()) {
+      encoder.train(was_training);
+      return images.status();
+    }
     at::Tensor z;
     {
       Bf16Autocast autocast(device, bf16);
-      z = encoder.forward(images).to(at::kFloat);
+      z = encoder.forward(images->to(device)).to(at::kFloat);
     }
     parts.push_back(torch::nn::functional::normalize(z, torch::nn::functional::NormalizeFuncOptions().dim(1)).cpu());
   }

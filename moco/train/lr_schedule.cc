@@ -18,6 +18,9 @@ double LearningRate(const config::ExperimentConfig& config, int epoch, int64_t s
   if (optim.schedule() == config::OptimConfig::COSINE) {
     return lr * 0.5 * (1.0 + std::cos(M_PI * epoch / optim.epochs()));
   }
+  if (optim.schedule() == config::OptimConfig::COSINE_NOTEBOOK) {
+    return lr * 0.5 * (1.0 + std::cos(M_PI * (epoch + 1) / optim.epochs()));
+  }
   for (int drop : optim.lr_drop_epochs()) {
     if (epoch >= drop) lr *= optim.lr_drop_factor();
   }

@@ -14,7 +14,9 @@ namespace moco {
 // The rate for a step of `epoch` (0-based). The base rate is optim.lr scaled linearly by the
 // global batch over optim.lr_reference_batch. STEP multiplies it by lr_drop_factor at each
 // epoch of optim.lr_drop_epochs; COSINE follows half a cosine over the epochs, evaluated per
-// epoch as the official code does. Warm-up ramps linearly per step over warmup_epochs.
+// epoch as the official code does; COSINE_NOTEBOOK is the CIFAR-10 notebook's variant, one
+// epoch further along (epoch e of 1..epochs gets cos(pi * e / epochs)). Warm-up ramps linearly
+// per step over warmup_epochs.
 // `config` must be resolved (Resolve()), so that the STEP drops are filled in.
 double LearningRate(const config::ExperimentConfig& config, int epoch, int64_t step_in_epoch,
                     int64_t steps_per_epoch);

@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "configs/config.h"
 #include "configs/record.h"
@@ -159,9 +160,15 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   // Data.
   const int loader_threads = config.data().loader_threads() > 0 ? config.data().loader_threads() : threads;
   MOCO_ASSIGN_OR_RETURN(LabeledImages train, LoadDataset(config.data(), Split::kTrain, loader_threads));
-  MOCO_ASSIGN_OR_RETURN(LabeledImages test, LoadDataset(config.data(), Split::kTest, loader_threads));
+  // An unlabeled folder (no class folders) pretrains without the kNN monitor, which needs labels.
+  const bool monitor = train.labeled;
+  LabeledImages test;
+  if (monitor) {
+    MOCO_ASSIGN_OR_RETURN(test, LoadDataset(config.data(), Split::kTest, loader_threads));
+  }
   const AugmentOptions augment = AugmentOptionsFor(config.data());
-  MOCO_RETURN_IF_ERROR(CheckAugmentArgs(train.height, train.width, train.channels, augment));
+  MOCO_RETURN_IF_ERROR(train.streamed() ? CheckAugmentOptions(augment)
+                                        : CheckAugmentArgs(train.height, train.width, train.channels, augment));
   const int num_classes = static_cast<int>(train.class_names.size());
   LoaderOptions loader_options;
   loader_options.batch_size = config.optim().batch_size() / env.world_size;
@@ -179,10 +186,13 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
                                                       config.optim().batch_size(), ")"));
   }
   if (log) {
-    *log << absl::StrFormat("[%s] %s: %d train / %d test images of %dx%dx%d, %d classes; %lld steps/epoch; "
+    *log << absl::StrFormat("[%s] %s: %d train / %d test images %s, %s; %lld steps/epoch; "
                             "%s %s, views made on the %s, %d threads, %d process(es)\n",
-                            config.name(), DatasetRoot(config.data()), train.size(), test.size(), train.height,
-                            train.width, train.channels, num_classes, static_cast<long long>(steps_per_epoch),
+                            config.name(), DatasetRoot(config.data()), train.size(), test.size(),
+                            DescribeImages(train),
+                            monitor ? absl::StrCat(num_classes, " classes")
+                                    : std::string("unlabeled (no class folders): no kNN monitor"),
+                            static_cast<long long>(steps_per_epoch),
                             device.str(), bf16 ? "bf16" : "fp32",
                             loader_options.views_on_device ? "device" : "host", threads, env.world_size);
   }
@@ -223,16 +233,16 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
                                      state.epoch, state.step);
   }
 
-  auto knn = [&]() -> double {
-    const at::Tensor memory =
-        EmbedImages(*mechanism->query_encoder(), train, augment, 512, device, loader_threads, bf16);
-    const at::Tensor queries =
-        EmbedImages(*mechanism->query_encoder(), test, augment, 512, device, loader_threads, bf16);
+  auto knn = [&]() -> absl::StatusOr<double> {
+    MOCO_ASSIGN_OR_RETURN(const at::Tensor memory, EmbedImages(*mechanism->query_encoder(), train, augment, 512,
+                                                               device, loader_threads, bf16));
+    MOCO_ASSIGN_OR_RETURN(const at::Tensor queries, EmbedImages(*mechanism->query_encoder(), test, augment, 512,
+                                                                device, loader_threads, bf16));
     return 100.0 * KnnTopOne(memory, LabelTensor(train), queries, LabelTensor(test), config.eval().knn_k(),
                              config.eval().knn_t(), num_classes);
   };
-  if (!resumed && options.knn_at_init) {
-    state.random_init_knn = knn();
+  if (!resumed && options.knn_at_init && monitor) {
+    MOCO_ASSIGN_OR_RETURN(state.random_init_knn, knn());
     if (log) *log << absl::StrFormat("[%s] kNN top-1 at initialisation: %.2f%%\n", config.name(),
                                      state.random_init_knn);
   }
@@ -241,8 +251,10 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   result.mechanism = mechanism->name();
   result.random_init_knn = state.random_init_knn;
   const int64_t epochs = config.optim().epochs();
-  const int64_t total_steps = run.max_steps() > 0 ? std::min<int64_t>(run.max_steps(), epochs * steps_per_epoch)
-                                                  : epochs * steps_per_epoch;
+  // run.stop_after_epochs ends this run early on the schedule of all `epochs`.
+  const int64_t stop_epochs = run.stop_after_epochs() > 0 ? run.stop_after_epochs() : epochs;
+  const int64_t total_steps = run.max_steps() > 0 ? std::min<int64_t>(run.max_steps(), stop_epochs * steps_per_epoch)
+                                                  : stop_epochs * steps_per_epoch;
   const int64_t global_batch = config.optim().batch_size();
   int64_t step = state.step;
   const std::string metrics_path = (out_dir / "metrics.jsonl").string();
@@ -296,13 +308,17 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       state.epoch_steps = 0;
     }
     const auto epoch_start = Clock::now();
+    double lr = 0;
     for (int64_t b = first_batch; b < steps_per_epoch && step < total_steps; ++b) {
-      const double lr = LearningRate(config, static_cast<int>(epoch), b, steps_per_epoch);
+      lr = LearningRate(config, static_cast<int>(epoch), b, steps_per_epoch);
       for (auto& group_options : sgd.param_groups()) {
         static_cast<torch::optim::SGDOptions&>(group_options.options()).lr(lr);
       }
       const auto step_start = Clock::now();
-      TrainBatch batch = loader.Next();  // waits only if the batch prepared ahead is not ready
+      absl::StatusOr<TrainBatch> next = loader.Next();  // waits only if the batch prepared ahead is not ready
+      // An image that cannot be decoded stops the run, but is no divergence (DataLoss).
+      if (!next.ok()) return absl::FailedPreconditionError(next.status().message());
+      TrainBatch& batch = *next;
       const double waited = SecondsSince(step_start);
       if (loader_options.views_on_device) {
         MOCO_RETURN_IF_ERROR(MakeViewsOnDevice(device, augment, &batch));
@@ -366,8 +382,8 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
     const bool last = epoch + 1 == epochs || step >= total_steps;
     double knn_top1 = -1;
     const int every = config.eval().knn_every_epochs();
-    if (epoch_done && (last || (every > 0 && (epoch + 1) % every == 0))) {
-      knn_top1 = knn();
+    if (monitor && epoch_done && (last || (every > 0 && (epoch + 1) % every == 0))) {
+      MOCO_ASSIGN_OR_RETURN(knn_top1, knn());
       result.knn_top1 = knn_top1;
       if (log) *log << absl::StrFormat("[%s] epoch %d: kNN top-1 %.2f%% (k=%d, t=%g; at initialisation %.2f%%)\n",
                                        config.name(), epoch + 1, knn_top1, config.eval().knn_k(),
@@ -385,9 +401,9 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       MOCO_RETURN_IF_ERROR(AppendLine(
           metrics_path,
           absl::StrFormat("{\"epoch\": %d, \"step\": %d, \"loss\": %.6f, \"pretext_top1\": %.4f, \"knn_top1\": %s, "
-                          "\"epoch_seconds\": %.2f}",
+                          "\"epoch_seconds\": %.2f, \"lr\": %.8g}",
                           epoch + 1, step, loss_mean, accuracy_mean,
-                          knn_top1 >= 0 ? absl::StrFormat("%.4f", knn_top1) : "null", SecondsSince(epoch_start))));
+                          knn_top1 >= 0 ? absl::StrFormat("%.4f", knn_top1) : "null", SecondsSince(epoch_start), lr)));
     }
     if (epoch_done && ((epoch + 1) % run.checkpoint_every_epochs() == 0 || last)) {
       MOCO_RETURN_IF_ERROR(save(epoch + 1));
@@ -396,9 +412,10 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
     }
   }
 
+  absl::StatusOr<std::vector<EpochMetrics>> epochs_done = absl::NotFoundError("not rank 0");
   if (lead) {
     // curves.png beside metrics.jsonl; a plot that cannot be drawn costs the run nothing.
-    absl::StatusOr<std::vector<EpochMetrics>> epochs_done = ReadEpochMetrics(metrics_path);
+    epochs_done = ReadEpochMetrics(metrics_path);
     absl::Status drawn = epochs_done.ok()
                              ? WriteCurves(*epochs_done, state.random_init_knn, (out_dir / "curves.png").string())
                              : epochs_done.status();
@@ -408,6 +425,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   result.steps = step;
   result.epochs_completed = step / steps_per_epoch;
   result.finished = step == epochs * steps_per_epoch;
+  result.complete = step == stop_epochs * steps_per_epoch;
   if (state.epoch_steps > 0) {  // the epoch trained last, over every session that worked on it
     result.last_epoch_loss = state.epoch_loss_sum / state.epoch_steps;
     result.last_epoch_pretext_top1 = state.epoch_accuracy_sum / state.epoch_steps;
@@ -415,7 +433,9 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   result.images_per_second = state.train_seconds > 0 ? state.steps_timed * global_batch / state.train_seconds : 0;
   result.data_wait_fraction = state.train_seconds > 0 ? state.data_wait_seconds / state.train_seconds : 0;
   result.wall_seconds = SecondsSince(started);
-  if (resumed && result.knn_top1 < 0 && result.finished) result.knn_top1 = knn();  // a finished run, re-reported
+  if (monitor && resumed && result.knn_top1 < 0 && result.complete) {  // a complete run, re-reported
+    MOCO_ASSIGN_OR_RETURN(result.knn_top1, knn());
+  }
   result.total_wall_seconds = earlier_wall_seconds + result.wall_seconds;
 
   config::RunRecord& record = result.record;
@@ -431,12 +451,35 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   metrics["epochs"] = static_cast<double>(result.epochs_completed);
   metrics["steps"] = static_cast<double>(result.steps);
   metrics["finished"] = result.finished ? 1 : 0;
+  if (run.stop_after_epochs() > 0 && result.complete) metrics["stopped_at_epoch"] = static_cast<double>(stop_epochs);
   metrics["train_images"] = static_cast<double>(train.size());
   metrics["test_images"] = static_cast<double>(test.size());
+  record.set_data_cache(train.streamed() ? "stream" : "in_memory");
+  for (const LabeledImages* split : {&train, &test}) {
+    for (const std::string& path : split->skipped->Paths()) record.add_skipped_images(path);
+  }
+  if (log && record.skipped_images_size() > 0) {
+    *log << absl::StrFormat("[%s] %d image(s) could not be decoded and were replaced (data.on_bad_image SKIP): %s\n",
+                            config.name(), record.skipped_images_size(), absl::StrJoin(record.skipped_images(), ", "));
+  }
   StampRecord(config, device, threads, env.world_size, &record);
   record.set_wall_seconds(result.total_wall_seconds);
   record.set_checkpoint(checkpoint_path);
-  if (!result.finished) record.set_note("stopped by run.max_steps before the last epoch");
+  if (epochs_done.ok()) {
+    for (const EpochMetrics& m : *epochs_done) {
+      config::EpochPoint& point = *record.add_curve();
+      point.set_epoch(static_cast<int32_t>(m.epoch));
+      point.set_loss(m.loss);
+      point.set_pretext_top1(m.pretext_top1);
+      if (m.knn_top1 >= 0) point.set_knn_top1(m.knn_top1);
+      if (m.lr > 0) point.set_lr(m.lr);
+    }
+  }
+  if (!result.complete) {
+    record.set_note("stopped by run.max_steps before the last epoch");
+  } else if (!result.finished) {
+    record.set_note(absl::StrFormat("stopped at epoch %d of %d by run.stop_after_epochs", stop_epochs, epochs));
+  }
   if (lead) MOCO_RETURN_IF_ERROR(WriteRecord((out_dir / "record.json").string(), record));
   return result;
 }

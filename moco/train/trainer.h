@@ -57,7 +57,10 @@ struct TrainResult {
   double data_wait_fraction = 0;  // of the step time spent waiting for the next batch
   double wall_seconds = 0;        // this session
   double total_wall_seconds = 0;  // all sessions of the run (resumes add up)
-  bool finished = false;  // all epochs done (false when stopped by run.max_steps)
+  bool finished = false;  // all epochs of the schedule done
+  // All epochs this run was to train: the schedule's, or run.stop_after_epochs (false when
+  // stopped by run.max_steps).
+  bool complete = false;
   // The run's result record (kind "pretrain"), also written to output_dir/record.json.
   config::RunRecord record;
 };

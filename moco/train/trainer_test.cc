@@ -117,6 +117,90 @@ std::map<std::string, at::Tensor> ExpectResumeIsBitIdentical(
   return a;
 }
 
+// run.stop_after_epochs trains the first epochs of the longer schedule (the lr as in the whole
+// run), says so in the record, and a later run told to go further continues it: the curve and
+// the weights equal those of a run never stopped.
+TEST(TrainerTest, StopAfterEpochsThenGoingFurtherEqualsAnUnstoppedRun) {
+  const std::string straight_dir = TempDir("stop_straight"), stopped_dir = TempDir("stop_stopped");
+  auto config_in = [&](const std::string& dir, int stop) {
+    config::ExperimentConfig c = TinyConfig("moco { queue_size: 64 momentum: 0.99 }", dir);
+    c.mutable_optim()->set_epochs(4);
+    c.mutable_optim()->set_schedule(config::OptimConfig::COSINE_NOTEBOOK);
+    c.mutable_eval()->set_knn_every_epochs(1);
+    c.mutable_run()->set_stop_after_epochs(stop);
+    return c;
+  };
+  absl::StatusOr<TrainResult> straight = Train(config_in(straight_dir, 3), Quiet());
+  ASSERT_TRUE(straight.ok()) << straight.status();
+  EXPECT_TRUE(straight->complete);
+  EXPECT_FALSE(straight->finished);
+  EXPECT_EQ(straight->steps, 24);  // 3 epochs of 8 steps
+  EXPECT_EQ(straight->record.metrics().at("stopped_at_epoch"), 3);
+  EXPECT_EQ(straight->record.metrics().at("finished"), 0);
+  EXPECT_EQ(straight->record.note(), "stopped at epoch 3 of 4 by run.stop_after_epochs");
+  ASSERT_EQ(straight->record.curve_size(), 3);
+  for (int e = 0; e < 3; ++e) {
+    const config::EpochPoint& point = straight->record.curve(e);
+    EXPECT_EQ(point.epoch(), e + 1);
+    EXPECT_TRUE(point.has_knn_top1());
+    // The notebook's convention: epoch e of 4 at 0.06 * 0.5 * (1 + cos(pi * e / 4)).
+    EXPECT_NEAR(point.lr(), 0.06 * 0.5 * (1 + std::cos(M_PI * (e + 1) / 4)), 1e-7) << "epoch " << e + 1;
+  }
+
+  absl::StatusOr<TrainResult> first = Train(config_in(stopped_dir, 1), Quiet());
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->complete);
+  EXPECT_EQ(first->steps, 8);
+  absl::StatusOr<TrainResult> further = Train(config_in(stopped_dir, 3), Quiet());
+  ASSERT_TRUE(further.ok()) << further.status();
+  EXPECT_EQ(further->steps, 24);
+  EXPECT_EQ(further->record.config_hash(), straight->record.config_hash());
+  ASSERT_EQ(further->record.curve_size(), 3);
+  for (int e = 0; e < 3; ++e) {
+    EXPECT_EQ(further->record.curve(e).loss(), straight->record.curve(e).loss()) << "epoch " << e + 1;
+    EXPECT_EQ(further->record.curve(e).knn_top1(), straight->record.curve(e).knn_top1()) << "epoch " << e + 1;
+  }
+  auto a = CheckpointTensors(straight_dir + "/checkpoint.pt");
+  auto b = CheckpointTensors(stopped_dir + "/checkpoint.pt");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [tensor_name, tensor] : a) {
+    EXPECT_TRUE(b.count(tensor_name) && torch::equal(tensor, b.at(tensor_name))) << tensor_name << " differs";
+  }
+}
+
+// The smoke tier's ImageNet sample: real JPEGs of every size, streamed at 224 px with the V2
+// recipe. Stopped after 2 steps and resumed to 4, it ends bit-identical to 4 steps straight, and
+// its record says the images were streamed.
+TEST(TrainerTest, StreamsRealImageNetJpegsAndResumesBitIdentically) {
+  absl::StatusOr<config::ExperimentConfig> loaded = LoadConfig("configs/smoke/imagenet_sample.pbtxt");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const std::string straight_dir = TempDir("inet_straight"), resumed_dir = TempDir("inet_resumed");
+  auto config_in = [&](const std::string& dir, int steps) {
+    config::ExperimentConfig c = *loaded;
+    c.mutable_run()->set_output_dir(dir);
+    c.mutable_run()->set_threads(2);
+    c.mutable_run()->set_max_steps(steps);
+    return c;
+  };
+  absl::StatusOr<TrainResult> straight = Train(config_in(straight_dir, 4), Quiet());
+  ASSERT_TRUE(straight.ok()) << straight.status();
+  EXPECT_EQ(straight->steps, 4);
+  EXPECT_TRUE(std::isfinite(straight->last_loss));
+  EXPECT_EQ(straight->record.data_cache(), "stream");
+  EXPECT_EQ(straight->record.metrics().at("train_images"), 1000);
+  absl::StatusOr<TrainResult> first = Train(config_in(resumed_dir, 2), Quiet());
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<TrainResult> rest = Train(config_in(resumed_dir, 4), Quiet());
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(rest->last_loss, straight->last_loss);
+  auto a = CheckpointTensors(straight_dir + "/checkpoint.pt");
+  auto b = CheckpointTensors(resumed_dir + "/checkpoint.pt");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [tensor_name, tensor] : a) {
+    EXPECT_TRUE(b.count(tensor_name) && torch::equal(tensor, b.at(tensor_name))) << tensor_name << " differs";
+  }
+}
+
 TEST(TrainerTest, ResumeAfterAStopGivesBitIdenticalWeights) {
   ExpectResumeIsBitIdentical(config::RunConfig::PRECISION_AUTO, "fp32");
 }
