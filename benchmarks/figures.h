@@ -26,13 +26,20 @@ inline constexpr char kSupervisedMemoryCase[] = "supervised/memory/r18";
 inline constexpr char kMocoDatasetCase[] = "moco/dataset/r18";
 inline constexpr char kMocoMemoryBf16Case[] = "moco/memory/r18/bf16";
 inline constexpr char kMocoDatasetBf16Case[] = "moco/dataset/r18/bf16";
+inline constexpr char kMocoStreamCase[] = "moco/dataset/r18/stream";
 // The micro-benchmark of decoding a CIFAR-10 JPEG and making its two views on one thread.
 inline constexpr char kDecodeAugmentBenchmark[] = "BM_DecodeAugmentPair/cifar";
+// The same for a real ImageNet JPEG (the sample), V2 views at 224 px: full decode, and the DCT-scaled
+// decode of data.decode FAST.
+inline constexpr char kDecodeAugmentImageNetExact[] = "BM_DecodeAugmentPair/imagenet/fast:0";
+inline constexpr char kDecodeAugmentImageNetFast[] = "BM_DecodeAugmentPair/imagenet/fast:1";
 
 struct BenchmarkOutputs {
   nlohmann::json throughput = nlohmann::json::object();  // {"cases": [{"case": ..., ...}], ...}
   nlohmann::json python = nlohmann::json::array();       // one object per Python reference run
   nlohmann::json micro = nlohmann::json::array();        // Google Benchmark JSON documents
+  // benchmarks/stream_memory's document: {"runs": [{"files": N, "peak_rss_mib": M, ...}, ...]}
+  nlohmann::json stream_memory = nlohmann::json::object();
 };
 
 // `field` of the throughput case named `case_name`, if it ran and has that (numeric) field. Of a case
@@ -80,6 +87,15 @@ struct Ratio {
 //   moco_bf16_over_fp32_dataset     ours end to end, bf16 / fp32                                  (>= 1.6)
 //   moco_bf16_dataset_over_python_bf16_best  as moco_dataset_over_python_best, both in bf16       (>= 2)
 //   moco_bf16_memory_over_python_bf16_memory as moco_memory_over_python_memory, both in bf16
+//   imagenet_decode_augment_per_second     decode + two V2 views at 224 px of a real ImageNet JPEG,
+//                                          ours, one core (image pairs per CPU second)  (>= 300)
+//   imagenet_decode_augment_over_torchvision  the same, ours / PIL + torchvision         (>= 4)
+//   imagenet_fast_decode_augment_over_torchvision  as above with data.decode FAST
+//   moco_stream_over_in_memory_dataset     ours end to end, CIFAR-10 streamed from its JPEGs / decoded
+//                                          up front                                     (>= 0.9)
+//   moco_stream_data_wait_fraction         the share of the streamed step spent waiting (<= 0.05)
+//   stream_rss_10k_over_1k                 peak RSS of a streamed epoch over 10,000 files / over
+//                                          1,000                                        (<= 1.1)
 std::vector<Ratio> TargetRatios(const BenchmarkOutputs& outputs);
 
 // "throughput/<key>" -> value for every ratio that could be computed.

@@ -1,6 +1,7 @@
 // Micro-benchmarks of the data path, no LibTorch: JPEG and PNG decoding of real files, the
-// two-view augmentation (v1, v2, CIFAR recipes), decoding plus two views of a CIFAR-10 JPEG on one
-// core (the figure compared with PIL + torchvision), and reading a whole image folder.
+// two-view augmentation (v1, v2, CIFAR recipes), decoding plus two views of a CIFAR-10 JPEG and of
+// a real ImageNet JPEG on one core (the figures compared with PIL + torchvision), and reading a
+// whole image folder.
 //
 //   bazel run //benchmarks:micro_data -- --benchmark_format=json > data.json
 //   bazel run //benchmarks:micro_data -- --benchmark_filter=DecodeAugment --benchmark_min_time=0.5
@@ -170,6 +171,46 @@ void BM_DecodeAugmentPair(benchmark::State& state) {
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_DecodeAugmentPair)->Name("BM_DecodeAugmentPair/cifar");
+
+// One core's decode + two V2 views at 224 px per real ImageNet JPEG (the 1,000-image sample, 68-2400
+// px wide, some grayscale), as the streaming loader makes them: the figure compared with PIL +
+// torchvision's MoCo v2 views. fast 0: full decode (data.decode EXACT, as PIL); fast 1: decoded at
+// the DCT scale the two crops allow (data.decode FAST).
+void BM_DecodeAugmentPairImageNet(benchmark::State& state) {
+  const bool fast = state.range(0) != 0;
+  absl::StatusOr<std::vector<std::string>> files = ReadEncoded(DataPath("imagenet-sample/train"), 1000, true);
+  if (!files.ok()) {
+    state.SkipWithError(files.status().ToString().c_str());
+    return;
+  }
+  AugmentOptions options;
+  options.recipe = AugmentRecipe::kV2;
+  options.out_size = 224;
+  std::vector<float> query(3 * 224 * 224), key(3 * 224 * 224);
+  int64_t index = 0;
+  for (auto _ : state) {
+    const std::string& file = (*files)[index % files->size()];
+    const uint64_t seeds[2] = {ViewSeed(0, 0, index, 0), ViewSeed(0, 0, index, 1)};
+    absl::StatusOr<Image> image = absl::InternalError("unset");
+    if (fast) {
+      absl::StatusOr<ImageSize> size = ReadImageSize(file, "benchmark");
+      if (size.ok()) image = DecodeImageScaled(file, "benchmark", TrainDecodeScale(size->height, size->width, options, seeds, 2));
+    } else {
+      image = DecodeImage(file, "benchmark");
+    }
+    if (!image.ok()) {
+      state.SkipWithError(image.status().ToString().c_str());
+      return;
+    }
+    AugmentView(image->pixels.data(), image->height, image->width, 3, options, seeds[0], query.data());
+    AugmentView(image->pixels.data(), image->height, image->width, 3, options, seeds[1], key.data());
+    benchmark::DoNotOptimize(query.data());
+    benchmark::DoNotOptimize(key.data());
+    ++index;
+  }
+  state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_DecodeAugmentPairImageNet)->Name("BM_DecodeAugmentPair/imagenet")->ArgNames({"fast"})->Arg(0)->Arg(1);
 
 // Listing and decoding 10,000 CIFAR-10 training JPEGs into memory, by decoding threads (0: one
 // per core). Real time: the decoding runs on worker threads.

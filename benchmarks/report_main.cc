@@ -58,7 +58,7 @@ using nlohmann::json;
 // Ours at the CPU tier's model (batch 256, 32 px) and at ResNet-50 224 px.
 constexpr char kR18Cases[] =
     "moco/memory/r18,moco/memory/r18/nchw,end_to_end/memory/r18,memory_bank/memory/r18,supervised/memory/r18,"
-    "moco/dataset/r18,supervised/dataset/r18";
+    "moco/dataset/r18,moco/dataset/r18/stream,supervised/dataset/r18";
 constexpr char kR50Cases[] = "moco/memory/r50,supervised/memory/r50";
 // MoCo under bf16 autocast, where the CPU has native bf16 (HasNativeBf16), beside its fp32 cases.
 constexpr char kR18Bf16Cases[] = ",moco/memory/r18/bf16,moco/dataset/r18/bf16";
@@ -71,7 +71,7 @@ std::string Quote(const std::string& arg) {
 // The command as a reader would type it from the workspace root.
 std::string Shown(std::vector<std::string> argv) {
   const std::string name = fs::path(argv[0]).filename().string();
-  if (name == "throughput" || name == "micro_data" || name == "micro_train") {
+  if (name == "throughput" || name == "micro_data" || name == "micro_train" || name == "stream_memory") {
     argv[0] = absl::StrCat("bazel-bin/benchmarks/", name);
   } else if (name.rfind("python", 0) == 0) {
     argv[0] = "~/.cache/moco-cpp/torch-2.11.0/bin/python";
@@ -196,6 +196,19 @@ int Main(const std::string& argv0) {
       }
     }
 
+    // Ours: peak RSS of a streamed epoch over 1,000 and 10,000 files.
+    doc["stream_memory"] = json::object();
+    if (!absl::GetFlag(FLAGS_skip_micro)) {
+      absl::StatusOr<std::string> binary = FindProgram(argv0, "benchmarks/stream_memory");
+      if (!binary.ok()) {
+        runner.failures.push_back(std::string(binary.status().message()));
+      } else if (std::optional<json> result = runner.Json(
+                     {*binary, quick ? "--files=100,1000" : "--files=1000,10000", absl::StrCat("--threads=", threads)},
+                     "stream_memory")) {
+        doc["stream_memory"] = *result;
+      }
+    }
+
     // The Python reference.
     doc["python"] = json::array();
     if (!absl::GetFlag(FLAGS_skip_python)) {
@@ -229,6 +242,7 @@ int Main(const std::string& argv0) {
         }
         for (auto& argv : runs) argv.insert(argv.end(), train.begin(), train.end());
         runs.push_back({"--mode=augment", quick ? "--images=100" : "--images=2000"});
+        runs.push_back({"--mode=augment", "--dataset=imagenet", quick ? "--images=20" : "--images=1000"});
         for (const auto& args : runs) {
           std::vector<std::string> argv = {*python, *script};
           argv.insert(argv.end(), args.begin(), args.end());

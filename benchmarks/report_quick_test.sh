@@ -29,9 +29,16 @@ expect 'one core: ours / PIL \+ torchvision \| >= 10\.00x \| [0-9.]+x' 'decode +
 expect 'spent waiting for data \| <= 5% \| [0-9.]+%' 'the data-wait share'
 expect 'MoCo step time / supervised step time \| <= 1\.45x \| [0-9.]+x' 'MoCo step / supervised step'
 expect 'tensors in memory: ours / PyTorch-Python \| - \| [0-9.]+x' 'ours / Python in memory'
+expect 'one core: ours, image pairs per CPU second \| >= 300 /s \| [0-9]+ /s' 'ImageNet decode + views, ours'
+expect '224 px, one core: ours / PIL \+ torchvision \| >= 4\.00x \| [0-9.]+x' 'ImageNet decode + views / PIL'
+expect 'decoded up front \| >= 0\.90x \| [0-9.]+x' 'streamed / in-memory end to end'
+expect 'streamed end-to-end MoCo step spent waiting for data \| <= 5% \| [0-9.]+%' 'streamed data wait'
+expect 'over 10,000 files / over 1,000 \| <= 1\.10x \| (not measured|[0-9.]+x)' 'streamed RSS ratio row'
+expect '^\| (100|1000) \| [0-9]+ \| [0-9.]+ \| [0-9]+ \|' 'a streamed-memory run'
+expect '^\| augment \(ImageNet\) \| - \| - \| - \| [0-9.]+ \|' 'Python augment on ImageNet'
 # Ours: every mechanism, both sources, both models; images/s and peak RSS present.
 cases="moco/memory/r18 moco/memory/r18/nchw end_to_end/memory/r18 memory_bank/memory/r18 supervised/memory/r18
-       moco/dataset/r18 supervised/dataset/r18 moco/memory/r50 supervised/memory/r50"
+       moco/dataset/r18 moco/dataset/r18/stream supervised/dataset/r18 moco/memory/r50 supervised/memory/r50"
 # bf16: ours and Python's, where the CPU has native bf16 (as the report decides).
 bf16=no
 grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo && bf16=yes

@@ -7,7 +7,7 @@
 //   bazel run //benchmarks:throughput -- --cases=moco/memory/r18,supervised/memory/r18
 //   bazel run //benchmarks:throughput -- --steps=20 --out=/tmp/throughput.json   # every case
 //
-// A case is <mechanism>/<source>/<model>[/nchw|/devaug][/bf16|/fp32]:
+// A case is <mechanism>/<source>/<model>[/nchw|/devaug|/stream][/bf16|/fp32]:
 //   mechanism  moco, end_to_end, memory_bank or supervised
 //   source     memory:  a fixed batch of random images already in memory, so only the step is timed
 //              dataset: the trainer itself (moco/train/trainer.h) on CIFAR-10 JPEG: images decoded
@@ -23,6 +23,9 @@
 //              always uses channels_last)
 //   /devaug    data.augment_on DEVICE (dataset source only): the loader gathers decoded images and
 //              the views are made on the training device by batched tensor ops, inside the step
+//   /stream    data.cache STREAM (dataset source only): each image decoded from its file when its
+//              batch is prepared, instead of once up front; for r50, from the ImageNet sample
+//              (imagenet-sample/train: real JPEGs of every size, V2 views at 224 px)
 //   /bf16 /fp32 run.precision BF16 or FP32 (default PRECISION_AUTO: bf16 on a GPU, fp32 on a CPU);
 //              bf16 on a CPU without native bf16 is refused, as the trainer refuses it
 // --profile_steps=N profiles N more steps of each memory case after its timed ones (the timing is
@@ -79,7 +82,7 @@ constexpr char kAllCases[] =
     "moco/dataset/r18,supervised/dataset/r18,moco/memory/r50,supervised/memory/r50";
 
 ABSL_FLAG(std::string, cases, kAllCases,
-          "Comma-separated cases (mechanism/source/model[/nchw|/devaug][/bf16|/fp32]; see the top of "
+          "Comma-separated cases (mechanism/source/model[/nchw|/devaug|/stream][/bf16|/fp32]; see the top of "
           "throughput_main.cc), or 'all'.");
 ABSL_FLAG(int, steps, 20, "Timed steps per case.");
 ABSL_FLAG(int, warmup, 3, "Untimed steps before them (memory source; the trainer leaves out its first step).");
@@ -115,6 +118,7 @@ struct Case {
   std::string model;      // r18, r18gpu, r50
   bool channels_last = true;
   bool views_on_device = false;  // data.augment_on DEVICE (dataset source)
+  bool stream = false;           // data.cache STREAM (dataset source)
   config::RunConfig::Precision precision = config::RunConfig::PRECISION_AUTO;
 };
 
@@ -123,7 +127,9 @@ absl::StatusOr<Case> ParseCase(const std::string& name) {
   auto bad = [&](const std::string& why) {
     return absl::InvalidArgumentError(absl::StrCat("--cases: '", name, "': ", why));
   };
-  if (parts.size() < 3 || parts.size() > 5) return bad("want mechanism/source/model[/nchw|/devaug][/bf16|/fp32]");
+  if (parts.size() < 3 || parts.size() > 5) {
+    return bad("want mechanism/source/model[/nchw|/devaug|/stream][/bf16|/fp32]");
+  }
   Case c{name, parts[0], parts[1], parts[2]};
   const std::vector<std::string> mechanisms = {"moco", "end_to_end", "memory_bank", "supervised"};
   if (std::find(mechanisms.begin(), mechanisms.end(), c.mechanism) == mechanisms.end()) {
@@ -139,10 +145,13 @@ absl::StatusOr<Case> ParseCase(const std::string& name) {
     } else if (parts[i] == "devaug" && i == 3) {
       if (c.source != "dataset") return bad("devaug makes the trainer's views on the device: dataset source only");
       c.views_on_device = true;
+    } else if (parts[i] == "stream" && i == 3) {
+      if (c.source != "dataset") return bad("stream decodes the trainer's images from their files: dataset source only");
+      c.stream = true;
     } else if ((parts[i] == "bf16" || parts[i] == "fp32") && !precision_set) {
       c.precision = parts[i] == "bf16" ? config::RunConfig::BF16 : config::RunConfig::FP32;
     } else {
-      return bad(absl::StrCat("'", parts[i], "': after the model come nchw or devaug, then bf16 or fp32"));
+      return bad(absl::StrCat("'", parts[i], "': after the model come nchw, devaug or stream, then bf16 or fp32"));
     }
   }
   return c;
@@ -195,6 +204,14 @@ absl::StatusOr<config::ExperimentConfig> CaseConfig(const Case& c) {
         e->mutable_eval()->set_knn_every_epochs(0);
         e->mutable_data()->set_loader_threads(Threads());
         if (c.views_on_device) e->mutable_data()->set_augment_on(config::DataConfig::DEVICE);
+        if (c.stream) {
+          e->mutable_data()->set_cache(config::DataConfig::STREAM);
+          if (c.model == "r50") {  // real ImageNet JPEGs of every size, the paper's V2 views
+            e->mutable_data()->set_root("imagenet-sample");
+            e->mutable_data()->set_test_split("train");
+            e->mutable_data()->set_augmentation(config::DataConfig::V2);
+          }
+        }
         return absl::OkStatus();
       });
   if (!config.ok()) return absl::Status(config.status().code(), absl::StrCat(c.name, ": ", config.status().message()));

@@ -260,6 +260,7 @@ absl::Status Validate(const ExperimentConfig& config, int world_size) {
     return Invalid("data.cache", "STREAM gives images of every size, which DEVICE views (one batch tensor) cannot "
                                  "take: use augment_on HOST");
   }
+  if (data.decode() == config::DataConfig::DECODE_UNSPECIFIED) return Invalid("data.decode", "must be set");
   if (data.on_bad_image() == config::DataConfig::ON_BAD_IMAGE_UNSPECIFIED) {
     return Invalid("data.on_bad_image", "must be set");
   }

@@ -286,10 +286,14 @@ absl::StatusOr<LinearProbeResult> LinearProbePaper(ResNetImpl& encoder, const La
     float* out = views.data_ptr<float>();
     const int64_t* index = indices.data_ptr<int64_t>();
     MOCO_RETURN_IF_ERROR(ParallelForUntilError(count, options.threads, [&](int64_t i) -> absl::Status {
+      const uint64_t seed = ViewSeed(options.seed, epoch, index[i], 0);
+      DecodeScaleFn scale;  // full size unless data.decode FAST
+      if (train_view.fast_decode) {
+        scale = [&](int height, int width) { return TrainDecodeScale(height, width, train_view, &seed, 1); };
+      }
       thread_local Image scratch;  // a streamed image, decoded here
-      MOCO_ASSIGN_OR_RETURN(const ImageRef image, LoadImage(train, index[i], &scratch));
-      AugmentView(image.pixels, image.height, image.width, image.channels, train_view,
-                  ViewSeed(options.seed, epoch, index[i], 0), out + i * view_floats);
+      MOCO_ASSIGN_OR_RETURN(const ImageRef image, LoadImageScaled(train, index[i], &scratch, scale));
+      AugmentView(image.pixels, image.height, image.width, image.channels, train_view, seed, out + i * view_floats);
       return absl::OkStatus();
     }));
     torch::NoGradGuard no_grad;

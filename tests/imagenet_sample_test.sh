@@ -50,6 +50,34 @@ if eval/knn --config=configs/smoke/imagenet_sample.pbtxt --checkpoint="$out/phot
 fi
 grep -q "no class folders" "$out/knn_refused.log" || fail "kNN refusal message: $(cat "$out/knn_refused.log")"
 
+# A truncated JPEG among the training images: the run stops naming it; with on_bad_image SKIP it
+# trains, the next image of its class taking its place, and the record lists the file.
+mkdir -p "$out/bad"
+ls "$data"/n015*/*.JPEG | head -7 | while read -r f; do cp "$f" "$out/bad/"; done
+head -c 5000 "$(ls "$data"/n016*/*.JPEG | head -1)" > "$out/bad/truncated.JPEG"
+rest="optim { batch_size: 8 } moco { queue_size: 64 }"
+bad_set="data { root: \"$out/bad\" train_split: \"\" } $rest"
+if moco/pretrain --config=configs/smoke/imagenet_sample.pbtxt --output_dir="$out/bad_run" --max_steps=1 \
+     --threads=2 --set="$bad_set" 2> "$out/bad.log"; then
+  fail "a truncated image should stop the run"
+fi
+grep -q "$out/bad/truncated.JPEG" "$out/bad.log" || fail "the error names the truncated file: $(cat "$out/bad.log")"
+moco/pretrain --config=configs/smoke/imagenet_sample.pbtxt --output_dir="$out/skip_run" --max_steps=1 \
+  --threads=2 --set="data { root: \"$out/bad\" train_split: \"\" on_bad_image: SKIP } $rest" > "$out/skip.log"
+grep -q "\"skipped_images\": \[" "$out/skip_run/record.json" && grep -q "$out/bad/truncated.JPEG" "$out/skip_run/record.json" \
+  || fail "the record lists the skipped file"
+
+# The scan before a long run: every sample image decodes; a truncated and an empty file are listed.
+moco/data/scan --config=configs/smoke/imagenet_sample.pbtxt | tail -1 | grep -q "0 of 1000 files cannot be decoded" \
+  || fail "scan of the sample"
+mkdir -p "$out/scan/a"
+cp "$data"/n01440764/*.JPEG "$out/scan/a/"
+head -c 3000 "$out/scan/a/$(ls "$out/scan/a" | head -1)" > "$out/scan/a/truncated.JPEG"
+: > "$out/scan/a/empty.jpg"
+if moco/data/scan --root="$out/scan" > "$out/scan.log"; then fail "scan should exit 1 on bad files"; fi
+grep -q "bad: $out/scan/a/empty.jpg: file is empty" "$out/scan.log" || fail "scan lists the empty file"
+grep -q "bad: $out/scan/a/truncated.JPEG: corrupt JPEG" "$out/scan.log" || fail "scan lists the truncated file"
+
 # The paper tier's tables plan against these configs.
 benchmarks/reproduce --table=all --tier=paper --dry_run > "$out/plan.log" || fail "paper tier dry run"
 echo "imagenet_sample_test: all passed"

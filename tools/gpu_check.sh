@@ -27,6 +27,7 @@ TARGETS=(
   //moco/distributed:process_group_test
   //moco:pretrain
   //benchmarks:throughput
+  //benchmarks:reproduce  # tools/gpu_notebook.sh runs it
 )
 
 cmd="${1:-}"

@@ -15,6 +15,7 @@ Run with the set-up's interpreter (same torch as our LibTorch):
   ~/.cache/moco-cpp/torch-2.11.0/bin/python benchmarks/python/moco_reference.py --mode=memory --channels_last
   ... --mode=dataloader --workers=1 --steps=20
   ... --mode=augment --images=2000
+  ... --mode=augment --dataset=imagenet --images=500
   ... --mode=dataloader --model=memory_bank --queue=256 --train_images=20000 --warmup=0 --steps=390
 Prints one JSON object on stdout; progress goes to stderr.
 """
@@ -33,6 +34,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)  # the official notebook's statistics
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # main_moco.py's
+IMAGENET_STD = (0.229, 0.224, 0.225)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
 
 
@@ -205,6 +208,32 @@ def cifar_transform():
     ])
 
 
+def v2_transform():
+    """MoCo v2's training views (main_moco.py with --aug-plus), 224 px: the V2 recipe of
+    moco/augment/augment.h. Its GaussianBlur is MoCo's own: PIL's ImageFilter.GaussianBlur with a
+    radius drawn in [0.1, 2]."""
+    import random
+    from PIL import ImageFilter
+    from torchvision import transforms
+
+    class GaussianBlur:
+        def __init__(self, sigma=(0.1, 2.0)):
+            self.sigma = sigma
+
+        def __call__(self, x):
+            return x.filter(ImageFilter.GaussianBlur(radius=random.uniform(self.sigma[0], self.sigma[1])))
+
+    return transforms.Compose([
+        transforms.RandomResizedCrop(224, scale=(0.2, 1.0)),
+        transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        transforms.RandomGrayscale(p=0.2),
+        transforms.RandomApply([GaussianBlur([0.1, 2.0])], p=0.5),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
 def data_dir():
     if os.environ.get("MOCO_DATA_DIR"):
         return os.environ["MOCO_DATA_DIR"]
@@ -311,16 +340,22 @@ def train(args):
 
 def augment(args):
     """One core: PIL decode (ImageFolder's loader: open + convert RGB) and two views with ToTensor and
-    Normalize, over the first images of each class, as one DataLoader worker does per image. Rates
-    are per CPU second of this process."""
+    Normalize, as one DataLoader worker does per image. CIFAR-10: the first images of each class,
+    CIFAR recipe at 32 px; ImageNet: the 1,000-image sample (real JPEGs of every size), MoCo v2's
+    views at 224 px. Rates are per CPU second of this process."""
     from PIL import Image
     from torchvision import datasets
     torch.set_num_threads(1)
-    root = os.path.join(data_dir(), "cifar10-jpeg", "train")
-    paths = [path for path, _ in datasets.ImageFolder(root).samples]
-    per_class = max(1, args.images // 10)
-    chosen = [p for i, p in enumerate(paths) if i % 5000 < per_class][:args.images]
-    two = TwoCropsTransform(cifar_transform())
+    if args.dataset == "imagenet":
+        root = os.path.join(data_dir(), "imagenet-sample", "train")
+        chosen = [path for path, _ in datasets.ImageFolder(root).samples][:args.images]
+        two, size = TwoCropsTransform(v2_transform()), 224
+    else:
+        root = os.path.join(data_dir(), "cifar10-jpeg", "train")
+        paths = [path for path, _ in datasets.ImageFolder(root).samples]
+        per_class = max(1, args.images // 10)
+        chosen = [p for i, p in enumerate(paths) if i % 5000 < per_class][:args.images]
+        two, size = TwoCropsTransform(cifar_transform()), 32
 
     def load(path):
         with open(path, "rb") as f:
@@ -339,8 +374,9 @@ def augment(args):
         views = two(load(path))
     seconds = time.process_time() - start
     wall = time.perf_counter() - wall
-    assert views[0].shape == (3, 32, 32)
+    assert views[0].shape == (3, size, size)
     return {
+        "dataset": args.dataset,
         "images": len(chosen),
         "images_per_second": len(chosen) / seconds,
         "images_per_second_wall_clock": len(chosen) / wall,
@@ -365,6 +401,8 @@ def main():
                         help="dataloader mode: a class-balanced subset of the train split (0: all of it)")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: one per core)")
     parser.add_argument("--images", type=int, default=2000, help="images timed in augment mode")
+    parser.add_argument("--dataset", choices=["cifar", "imagenet"], default="cifar",
+                        help="augment mode: CIFAR-10 JPEGs (CIFAR recipe, 32 px) or the ImageNet sample (V2, 224 px)")
     args = parser.parse_args()
     threads = args.threads if args.threads > 0 else os.cpu_count()
     torch.set_num_threads(threads)

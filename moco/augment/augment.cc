@@ -72,6 +72,7 @@ AugmentOptions AugmentOptionsFor(const config::DataConfig& data) {
       options.recipe = AugmentRecipe::kV1;
   }
   options.out_size = data.image_size();
+  options.fast_decode = data.decode() == config::DataConfig::FAST;
   return options;
 }
 
@@ -164,13 +165,53 @@ uint64_t ViewSeed(uint64_t run_seed, int64_t epoch, int64_t index, int view) {
   return h;
 }
 
+namespace {
+
+// Shorter side an eval view resizes to (Resize(256) for 224, scaled), or 0 for no resize.
+int64_t EvalResizeShorter(int height, int width, const AugmentOptions& options) {
+  const int size = options.out_size;
+  if (options.recipe == AugmentRecipe::kCifar || std::min(height, width) <= size) return 0;
+  return (static_cast<int64_t>(size) * 256 + 112) / 224;
+}
+
+// The crop box AugmentView draws for `seed` on an image of height x width.
+CropBox ViewCropBox(int height, int width, const AugmentSteps& steps, uint64_t seed) {
+  SplitMix64 streams(seed);
+  SplitMix64 crop_rng(streams.Next());  // the first stream, as AugmentView takes it
+  return SampleCropBox(height, width, steps.min_crop_scale, steps.max_crop_scale, steps.min_crop_ratio,
+                       steps.max_crop_ratio, crop_rng);
+}
+
+}  // namespace
+
+int TrainDecodeScale(int height, int width, const AugmentOptions& options, const uint64_t* seeds,
+                     int num_seeds) {
+  const AugmentSteps steps = options.steps.value_or(RecipeSteps(options.recipe));
+  int smallest = std::min(height, width);
+  for (int i = 0; i < num_seeds; ++i) {
+    const CropBox box = ViewCropBox(height, width, steps, seeds[i]);
+    smallest = std::min({smallest, box.height, box.width});
+  }
+  int scale = 8;
+  while (scale > 1 && smallest / scale < options.out_size) scale /= 2;
+  return scale;
+}
+
+int EvalDecodeScale(int height, int width, const AugmentOptions& options) {
+  const int64_t shorter = EvalResizeShorter(height, width, options);
+  if (shorter == 0) return 1;
+  int scale = 8;
+  while (scale > 1 && std::min(height, width) / scale < shorter) scale /= 2;
+  return scale;
+}
+
 void AugmentView(const uint8_t* hwc, int height, int width, int channels,
                  const AugmentOptions& options, uint64_t seed, float* chw_out) {
   const AugmentSteps steps = options.steps.value_or(RecipeSteps(options.recipe));
   OpsScratch& scratch = ThreadScratch();
 
   // One stream per op, so that changing one op's settings (a test, an ablation) leaves the
-  // others' draws, and so their results, unchanged.
+  // others' draws, and so their results, unchanged. (ViewCropBox takes the first, as here.)
   SplitMix64 streams(seed);
   SplitMix64 crop_rng(streams.Next());
   SplitMix64 flip_rng(streams.Next());
@@ -208,13 +249,13 @@ void EvalView(const uint8_t* hwc, int height, int width, int channels,
   OpsScratch& scratch = ThreadScratch();
   const int size = options.out_size;
   const PlanarImage image{chw_out, channels, size, size};
-  if (options.recipe == AugmentRecipe::kCifar || std::min(height, width) <= size) {
+  const int64_t shorter = EvalResizeShorter(height, width, options);
+  if (shorter == 0) {
     ResizeCrop(hwc, height, width, channels, CropBox{0, 0, height, width}, /*flip=*/false,
                image, scratch);
   } else {
     // Resize(256) then CenterCrop(224), scaled to out_size. As torchvision: the longer
     // side is truncated, the crop offset rounded half to even.
-    const int64_t shorter = (static_cast<int64_t>(size) * 256 + 112) / 224;
     int64_t resized_height = shorter;
     int64_t resized_width = shorter;
     if (height <= width) {

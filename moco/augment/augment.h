@@ -93,11 +93,15 @@ struct AugmentOptions {
   std::array<float, 3> stddev = kImageNetStddev;
   // When set, replaces RecipeSteps(recipe): for tests and ablations of one op.
   std::optional<AugmentSteps> steps;
+  // Streamed JPEGs are decoded at the scale TrainDecodeScale / EvalDecodeScale pick (data.decode
+  // FAST), not at full size.
+  bool fast_decode = false;
 };
 
 // The options a config's data section asks for: its recipe (data.augmentation), out_size =
 // data.image_size, and the normalisation the recipe's official code uses (the CIFAR-10
-// statistics for the CIFAR recipe, ImageNet's otherwise). The trainer and the evaluators use
+// statistics for the CIFAR recipe, ImageNet's otherwise), and fast_decode for data.decode FAST.
+// The trainer and the evaluators use
 // it, so that a view is normalised the same way in training and in evaluation.
 AugmentOptions AugmentOptionsFor(const config::DataConfig& data);
 
@@ -121,6 +125,18 @@ uint64_t ViewSeed(uint64_t run_seed, int64_t epoch, int64_t index, int view);
 // scratch buffers are per thread.
 void AugmentView(const uint8_t* hwc, int height, int width, int channels,
                  const AugmentOptions& options, uint64_t seed, float* chw_out);
+
+// The JPEG decode scale (1, 2, 4 or 8: libjpeg-turbo's DCT-domain scaling) for the fast path
+// (data.decode FAST) of an image of `height` x `width`: the largest at which every crop box the
+// views of `seeds` draw (AugmentView's draws on this size) is still at least out_size on its
+// shorter side, so a view never upsamples what a full decode would have downsampled. The views
+// are then drawn on the decoded, smaller image: the same fractions of it, at lower source
+// resolution.
+int TrainDecodeScale(int height, int width, const AugmentOptions& options, const uint64_t* seeds,
+                     int num_seeds);
+// The same for EvalView: the largest scale that keeps the shorter side at least the size it is
+// resized to (out_size * 256 / 224 for V1 and V2; CIFAR views and small images: 1).
+int EvalDecodeScale(int height, int width, const AugmentOptions& options);
 
 // The deterministic evaluation transform into chw_out (3 x out_size x out_size, normalised).
 // V1 and V2 on images larger than out_size: the linear-classification protocol's

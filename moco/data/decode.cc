@@ -8,6 +8,7 @@
 
 // jpeglib.h needs size_t and FILE declared before it.
 #include <jpeglib.h>
+#include <jerror.h>  // after jpeglib.h: the warning codes
 #include <png.h>
 
 #include "absl/status/status.h"
@@ -40,9 +41,18 @@ void JpegErrorExit(j_common_ptr cinfo) {
 
 // libjpeg treats damaged data (a truncated file, corrupt entropy-coded data) as a warning
 // (msg_level -1), fills the missing part with gray and carries on. Such an image must not
-// reach training, so warnings end decoding too. Trace messages (msg_level >= 0) are ignored.
+// reach training, so warnings end decoding too. One warning is let through: bytes that
+// libjpeg skips after the last row was decoded, before the end marker ("N extraneous bytes
+// before marker 0xd9"), which PIL, and so torchvision's loader, accepts (a few ImageNet files
+// have them). The same warning earlier, while rows are still to come, can mean damaged image
+// data and stays an error. Trace messages (msg_level >= 0) are ignored.
 void JpegEmitMessage(j_common_ptr cinfo, int msg_level) {
-  if (msg_level < 0) JpegErrorExit(cinfo);
+  if (msg_level >= 0) return;
+  const auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  const bool after_last_row = cinfo->is_decompressor && d->output_height > 0 &&
+                              d->output_scanline >= d->output_height;
+  if (cinfo->err->msg_code == JWRN_EXTRANEOUS_DATA && after_last_row) return;
+  JpegErrorExit(cinfo);
 }
 
 // Everything libjpeg touches lives here, outside the function that calls setjmp: locals of

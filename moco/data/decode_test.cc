@@ -115,6 +115,20 @@ TEST(DecodeTest, TruncatedJpegIsAnErrorNamingTheFile) {
   EXPECT_THAT(image.status().message(), HasSubstr("Premature end of JPEG file"));
 }
 
+// Bytes between the last scan and the end marker ("N extraneous bytes before marker 0xd9"):
+// libjpeg skips them and every pixel is decoded, so the image equals the clean file's, as PIL
+// loads it. (A file cut short in its scan stays an error: TruncatedJpegIsAnErrorNamingTheFile.)
+TEST(DecodeTest, ExtraneousBytesBeforeAMarkerAreSkippedAsPilDoes) {
+  const std::string bytes = ReadReal(kJpeg);
+  ASSERT_GT(bytes.size(), 2u);
+  ASSERT_EQ(bytes.substr(bytes.size() - 2), "\xFF\xD9");
+  const std::string padded = bytes.substr(0, bytes.size() - 2) + std::string(16, '\x42') + "\xFF\xD9";
+  absl::StatusOr<Image> clean = DecodeJpeg(bytes, "clean.jpg");
+  absl::StatusOr<Image> image = DecodeJpeg(padded, "padded.jpg");
+  ASSERT_TRUE(clean.ok() && image.ok()) << image.status();
+  EXPECT_EQ(image->pixels, clean->pixels);
+}
+
 TEST(DecodeTest, JpegWithOnlyAHeaderIsAnError) {
   absl::StatusOr<Image> image = DecodeJpeg(std::string("\xFF\xD8\xFF\xE0", 4), "stub.jpg");
   ASSERT_FALSE(image.ok());

@@ -223,11 +223,28 @@ absl::StatusOr<LabeledImages> ReadImageFolder(const std::string& root,
   return std::move(*in_memory);
 }
 
+namespace {
+
+// Reads and decodes `path`, at the scale `choose` picks from its header (null: full size).
+absl::StatusOr<Image> ReadImageAtScale(const std::string& path, const DecodeScaleFn& choose) {
+  if (!choose) return ReadImage(path);
+  MOCO_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path));
+  MOCO_ASSIGN_OR_RETURN(const ImageSize size, ReadImageSize(bytes, path));
+  return DecodeImageScaled(bytes, path, choose(size.height, size.width));
+}
+
+}  // namespace
+
 absl::StatusOr<ImageRef> LoadImage(const LabeledImages& data, int64_t i, Image* scratch) {
+  return LoadImageScaled(data, i, scratch, nullptr);
+}
+
+absl::StatusOr<ImageRef> LoadImageScaled(const LabeledImages& data, int64_t i, Image* scratch,
+                                         const DecodeScaleFn& choose) {
   if (!data.streamed()) {
     return ImageRef{data.image_data(static_cast<int>(i)), data.height, data.width, data.channels};
   }
-  absl::StatusOr<Image> image = ReadImage(data.files[i]);
+  absl::StatusOr<Image> image = ReadImageAtScale(data.files[i], choose);
   if (!image.ok() && data.skip_bad_images) {
     data.skipped->Add(data.files[i]);
     // The next image of the same class that decodes, in listing order (wrapping): the same
@@ -236,7 +253,7 @@ absl::StatusOr<ImageRef> LoadImage(const LabeledImages& data, int64_t i, Image* 
     for (int64_t k = 1; k < n && !image.ok(); ++k) {
       const int64_t j = (i + k) % n;
       if (data.labels[j] != data.labels[i]) continue;
-      image = ReadImage(data.files[j]);
+      image = ReadImageAtScale(data.files[j], choose);
       if (!image.ok()) data.skipped->Add(data.files[j]);
     }
     if (!image.ok()) {

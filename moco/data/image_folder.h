@@ -24,6 +24,7 @@
 #define MOCO_DATA_IMAGE_FOLDER_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,15 @@ struct ImageRef {
 // same class in listing order (wrapping) that decodes takes its place, the same one every time,
 // and the file is added to data.skipped.
 absl::StatusOr<ImageRef> LoadImage(const LabeledImages& data, int64_t i, Image* scratch);
+
+// Chooses the JPEG decode scale (1, 2, 4 or 8) from an image's full height and width.
+using DecodeScaleFn = std::function<int(int height, int width)>;
+
+// LoadImage, but a streamed JPEG is decoded at 1/scale of its size in the DCT domain
+// (DecodeImageScaled), scale = choose(its height, its width) as its header gives them: the
+// ImageRef has the decoded size. PNGs, and images in memory, are as LoadImage gives them.
+absl::StatusOr<ImageRef> LoadImageScaled(const LabeledImages& data, int64_t i, Image* scratch,
+                                         const DecodeScaleFn& choose);
 
 // Reads a class list: one class folder name per line; blank lines and '#' comments ignored.
 // Errors name the file (and line for a name with a '/' or spaces).
