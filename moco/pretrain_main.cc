@@ -115,21 +115,13 @@ int main(int argc, char** argv) {
         return absl::OkStatus();
       });
   if (!config.ok()) return Fail(config.status());
-  if (absl::GetFlag(FLAGS_fresh) && std::getenv("RANK") == nullptr) {
-    for (const char* name : {"checkpoint.pt", "metrics.jsonl", "record.json", "curves.png"}) {
-      std::filesystem::remove(std::filesystem::path(output_dir) / name);
-    }
-    std::error_code ignored;
-    for (const auto& entry : std::filesystem::directory_iterator(output_dir, ignored)) {
-      if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) std::filesystem::remove(entry);
-    }
-  }
-
   moco::TrainOptions options;
   options.log = &std::cout;
   options.resume = true;
+  options.fresh = absl::GetFlag(FLAGS_fresh);  // rank 0 clears inside the run, then a barrier
   absl::StatusOr<moco::TrainResult> result = moco::Train(*config, options);
   if (!result.ok()) return Fail(result.status());
+  if (result->diverged) return Fail(absl::DataLossError(result->divergence));  // its record says so too
   if (std::getenv("RANK") == nullptr || std::string(std::getenv("RANK")) == "0") {
     PrintSummary(*config, *result, output_dir);
   }

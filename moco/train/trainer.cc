@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -97,6 +98,20 @@ absl::Status KeepMetricsUpToEpoch(const std::string& path, int64_t max_epoch) {
   return kept == text ? absl::OkStatus() : WriteFileAtomic(path, kept);
 }
 
+// What a fresh start deletes from a run's folder: its checkpoint, metrics, record, curves and
+// TensorBoard event files (other files are the user's).
+void ClearRunOutputs(const std::string& output_dir) {
+  std::error_code ignored;
+  for (const char* name : {"checkpoint.pt", "metrics.jsonl", "record.json", "curves.png"}) {
+    std::filesystem::remove(std::filesystem::path(output_dir) / name, ignored);
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(output_dir, ignored)) {
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) {
+      std::filesystem::remove(entry.path(), ignored);
+    }
+  }
+}
+
 // The first line where two config texts differ, for the resume error.
 std::string FirstDifference(const std::string& a, const std::string& b) {
   std::istringstream sa(a), sb(b);
@@ -156,6 +171,11 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group,
                         ConnectProcessGroup(env, device.is_cuda() ? Backend::kNccl : Backend::kGloo,
                                             absl::Minutes(5)));
+
+  if (options.fresh) {
+    if (lead) ClearRunOutputs(run.output_dir());
+    MOCO_RETURN_IF_ERROR(group.Barrier());
+  }
 
   // Data.
   const int loader_threads = config.data().loader_threads() > 0 ? config.data().loader_threads() : threads;
@@ -300,7 +320,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
 
   const int64_t first_step_of_session = step;
   mechanism->train();
-  for (int64_t epoch = state.epoch; epoch < epochs && step < total_steps; ++epoch) {
+  for (int64_t epoch = state.epoch; epoch < epochs && step < total_steps && !result.diverged; ++epoch) {
     const int64_t first_batch = step - epoch * steps_per_epoch;
     loader.Start(epoch, first_batch);
     if (first_batch == 0) {  // else resumed mid-epoch: the sums so far came with the checkpoint
@@ -331,14 +351,19 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       if (options.on_loss) options.on_loss(step, out->loss);
       const double loss = out->loss.item<double>();
       if (!std::isfinite(loss)) {
+        // Divergence is an outcome of the run, not an error: stop here (the checkpoint on disk is
+        // the last good one) and report it in the result and the record.
         const std::string kept =
             std::filesystem::exists(checkpoint_path)
                 ? absl::StrFormat("The last good checkpoint (epoch %d, step %d) is kept at %s", state.epoch,
                                   state.step, checkpoint_path)
                 : absl::StrCat("No checkpoint had been written yet (", checkpoint_path, ")");
-        return absl::DataLossError(absl::StrFormat(
+        result.diverged = true;
+        result.diverged_at_step = step;
+        result.divergence = absl::StrFormat(
             "loss is %f at epoch %d, step %d: training stopped. %s; lower optim.lr or check the data", loss,
-            epoch + 1, step, kept));
+            epoch + 1, step, kept);
+        break;
       }
       MOCO_RETURN_IF_ERROR(StepBackward(*out, sgd, group));
       ++step;
@@ -378,6 +403,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
         log->flush();
       }
     }
+    if (result.diverged) break;
     const bool epoch_done = step == (epoch + 1) * steps_per_epoch;
     const bool last = epoch + 1 == epochs || step >= total_steps;
     double knn_top1 = -1;
@@ -433,7 +459,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   result.images_per_second = state.train_seconds > 0 ? state.steps_timed * global_batch / state.train_seconds : 0;
   result.data_wait_fraction = state.train_seconds > 0 ? state.data_wait_seconds / state.train_seconds : 0;
   result.wall_seconds = SecondsSince(started);
-  if (monitor && resumed && result.knn_top1 < 0 && result.complete) {  // a complete run, re-reported
+  if (monitor && resumed && result.knn_top1 < 0 && result.complete && !result.diverged) {  // re-reported
     MOCO_ASSIGN_OR_RETURN(result.knn_top1, knn());
   }
   result.total_wall_seconds = earlier_wall_seconds + result.wall_seconds;
@@ -451,6 +477,12 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   metrics["epochs"] = static_cast<double>(result.epochs_completed);
   metrics["steps"] = static_cast<double>(result.steps);
   metrics["finished"] = result.finished ? 1 : 0;
+  if (result.diverged) {
+    metrics["diverged"] = 1;
+    metrics["diverged_at_step"] = static_cast<double>(result.diverged_at_step);
+    metrics["last_finite_loss"] = result.last_loss;
+    metrics["loss"] = std::numeric_limits<double>::quiet_NaN();
+  }
   if (run.stop_after_epochs() > 0 && result.complete) metrics["stopped_at_epoch"] = static_cast<double>(stop_epochs);
   metrics["train_images"] = static_cast<double>(train.size());
   metrics["test_images"] = static_cast<double>(test.size());
@@ -475,7 +507,9 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
       if (m.lr > 0) point.set_lr(m.lr);
     }
   }
-  if (!result.complete) {
+  if (result.diverged) {
+    record.set_note(result.divergence);
+  } else if (!result.complete) {
     record.set_note("stopped by run.max_steps before the last epoch");
   } else if (!result.finished) {
     record.set_note(absl::StrFormat("stopped at epoch %d of %d by run.stop_after_epochs", stop_epochs, epochs));

@@ -35,6 +35,9 @@ namespace moco {
 struct TrainOptions {
   // Continue from output_dir/checkpoint.pt when it exists (it must come from the same config).
   bool resume = true;
+  // Start over: rank 0 deletes output_dir's checkpoint, metrics, record, curves and event files,
+  // then every process waits for it (a barrier), so no rank resumes what is being deleted.
+  bool fresh = false;
   // Progress lines go here (rank 0 only); nullptr silences them.
   std::ostream* log = nullptr;
   // Measure the kNN accuracy of the encoder at initialisation, for comparison.
@@ -61,6 +64,13 @@ struct TrainResult {
   // All epochs this run was to train: the schedule's, or run.stop_after_epochs (false when
   // stopped by run.max_steps).
   bool complete = false;
+  // A non-finite loss stopped the run at `diverged_at_step` (before that step's update; the
+  // checkpoint on disk is the last good one). Divergence is an outcome, not an error: Train returns
+  // it with its record (metrics diverged, diverged_at_step, last_finite_loss; loss NaN) and
+  // `divergence` says what happened. Every other failure is an error, and writes no record.
+  bool diverged = false;
+  int64_t diverged_at_step = 0;
+  std::string divergence;
   // The run's result record (kind "pretrain"), also written to output_dir/record.json.
   config::RunRecord record;
 };

@@ -302,10 +302,18 @@ TEST(TrainerTest, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
     if (step == 10) loss = loss * std::numeric_limits<double>::quiet_NaN();
   };
   absl::StatusOr<TrainResult> result = Train(TinyConfig("moco { queue_size: 64 }", dir), options);
-  ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(result.status().message(), HasSubstr("loss is nan"));
-  EXPECT_THAT(result.status().message(), HasSubstr(dir + "/checkpoint.pt"));
+  // Divergence is the run's outcome, with its record, not an error.
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->diverged);
+  EXPECT_EQ(result->diverged_at_step, 10);
+  EXPECT_THAT(result->divergence, HasSubstr("loss is nan"));
+  EXPECT_THAT(result->divergence, HasSubstr(dir + "/checkpoint.pt"));
+  EXPECT_EQ(result->record.metrics().at("diverged"), 1);
+  EXPECT_EQ(result->record.metrics().at("diverged_at_step"), 10);
+  EXPECT_TRUE(std::isnan(result->record.metrics().at("loss")));
+  EXPECT_TRUE(std::isfinite(result->record.metrics().at("last_finite_loss")));
+  EXPECT_EQ(result->record.note(), result->divergence);
+  EXPECT_FALSE(result->record.git_commit().empty());  // the same provenance as any record
   // The checkpoint of epoch 1 (step 8) is intact and finite.
   EXPECT_EQ(CheckpointStep(dir + "/checkpoint.pt"), 8);
   for (const auto& [name, tensor] : CheckpointTensors(dir + "/checkpoint.pt")) {
