@@ -198,7 +198,7 @@ absl::StatusOr<EvalRunResult> RunKnnEval(const EvalRunOptions& options) {
   std::ostream* log = options.log;
   LogSetup(p, prefix, log);
   const int loader_threads = p.config.data().loader_threads() > 0 ? p.config.data().loader_threads() : p.threads;
-  // The monitor's embedding (eval/knn.h): the encoder's output, head included, L2-normalised.
+  // The monitor's embedding (moco/train/knn_monitor.h): the encoder's output, head included, L2-normalised.
   auto embed_start = Clock::now();
   MOCO_ASSIGN_OR_RETURN(const at::Tensor memory,
                         EmbedImages(*p.encoder, p.train, p.eval_view, 512, p.device, loader_threads, p.bf16));

@@ -54,7 +54,7 @@ struct EvalRunResult {
 
 enum class LinearMode { kFast, kPaper };
 
-// The weighted kNN classifier of eval/knn.h (eval.knn_k, eval.knn_t) on the test split, with
+// The weighted kNN classifier of moco/train/knn_monitor.h (eval.knn_k, eval.knn_t) on the test split, with
 // the training split as memory. Record kind "knn", metric "knn_top1" (%).
 absl::StatusOr<EvalRunResult> RunKnnEval(const EvalRunOptions& options);
 

@@ -1,6 +1,8 @@
-// The one shape every evaluator has (kNN, linear classification, detection): Reset() starts a
-// pass, Process() takes one batch of model outputs with their ground truth, Evaluate() returns
-// the pass's named metrics. The *_main.cc binaries write those metrics as a RunRecord
+// The shape of a streaming evaluator: Reset() starts a pass, Process() takes one batch of model
+// outputs with their ground truth, Evaluate() returns the pass's named metrics. Linear
+// classification's test pass uses it (ClassificationEvaluator); the kNN monitor
+// (moco/train/knn_monitor.h) needs all features at once and detection its own COCO evaluation
+// (eval/detection/coco_eval.h), so they do not. The *_main.cc binaries write those metrics as a RunRecord
 // (configs/record.proto) with moco::WriteRecord.
 //
 //   ClassificationEvaluator eval(/*top_k=*/{1, 5});

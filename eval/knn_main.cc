@@ -1,4 +1,4 @@
-// Weighted kNN accuracy (InstDisc's monitor, eval/knn.h) of an encoder: a pretrainer checkpoint,
+// Weighted kNN accuracy (InstDisc's monitor, moco/train/knn_monitor.h) of an encoder: a pretrainer checkpoint,
 // a torchvision state dict or official MoCo checkpoint (with --config), or a config's encoder at
 // random initialisation; writes a RunRecord (kind "knn").
 //
