@@ -3,11 +3,12 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,17 +16,20 @@
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "moco/common/files.h"
+#include "moco/common/subprocess.h"
 
 namespace moco {
 namespace {
 
-std::string RunCommand(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return "";
-  std::string out;
-  char buffer[256];
-  while (fgets(buffer, sizeof(buffer), pipe) != nullptr) out += buffer;
-  pclose(pipe);
+// git's output with `args` in the workspace, trailing blanks cut; empty when git fails or is missing.
+std::string Git(const std::string& workspace, std::vector<std::string> args) {
+  args.insert(args.begin(), {"git", "-C", workspace});
+  ProcessOptions options;
+  options.search_path = true;
+  options.capture_stderr = true;  // with stdout: a failure's message is dropped with the output
+  absl::StatusOr<ProcessResult> run = RunProcess(args, options);
+  if (!run.ok() || run->exit_code != 0) return "";
+  std::string out = run->stdout_text;
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return out;
 }
@@ -71,11 +75,10 @@ std::string GitCommit() {
   if (const char* pinned = std::getenv("MOCO_GIT_COMMIT"); pinned != nullptr && *pinned != '\0') return pinned;
   const char* env = std::getenv("BUILD_WORKSPACE_DIRECTORY");
   const std::string workspace = env != nullptr ? env : ".";
-  const std::string git = absl::StrCat("git -C '", workspace, "' ");
-  std::string commit = RunCommand(git + "rev-parse --short HEAD 2>/dev/null");
+  std::string commit = Git(workspace, {"rev-parse", "--short", "HEAD"});
   if (commit.empty()) return "unknown";
   // reports/ holds results (records, reports a running sweep rewrites), not code.
-  if (!RunCommand(git + "status --porcelain --untracked-files=no -- . ':(exclude)reports' 2>/dev/null").empty()) {
+  if (!Git(workspace, {"status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"}).empty()) {
     commit += "+dirty";
   }
   return commit;

@@ -7,8 +7,11 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "moco/common/subprocess.h"
 
 namespace moco {
@@ -22,14 +25,14 @@ void RunPython(const std::string& script, const std::string& args) {
   const absl::StatusOr<std::string> interpreter = PythonInterpreter();
   ASSERT_TRUE(interpreter.ok()) << interpreter.status();
   const std::string& python = *interpreter;
-  const std::string log = TempPath("python.log");
-  const std::string command = absl::StrCat(python, " ", script, " ", args, " > ", log, " 2>&1");
-  const int rc = std::system(command.c_str());
-  std::ifstream in(log);
-  std::stringstream output;
-  output << in.rdbuf();
-  ASSERT_EQ(rc, 0) << command << "\n" << output.str();
-  std::cout << output.str();
+  std::vector<std::string> argv = {python, script};
+  for (absl::string_view arg : absl::StrSplit(args, ' ', absl::SkipEmpty())) argv.emplace_back(arg);
+  ProcessOptions options;
+  options.capture_stderr = true;  // stdout and stderr together, shown on failure
+  const absl::StatusOr<ProcessResult> run = RunProcess(argv, options);
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->exit_code, 0) << python << " " << script << " " << args << "\n" << run->stdout_text;
+  std::cout << run->stdout_text;
 }
 
 }  // namespace moco
