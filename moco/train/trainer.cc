@@ -335,10 +335,9 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
         static_cast<torch::optim::SGDOptions&>(group_options.options()).lr(lr);
       }
       const auto step_start = Clock::now();
-      absl::StatusOr<TrainBatch> next = loader.Next();  // waits only if the batch prepared ahead is not ready
-      // An image that cannot be decoded stops the run, but is no divergence (DataLoss).
-      if (!next.ok()) return absl::FailedPreconditionError(next.status().message());
-      TrainBatch& batch = *next;
+      // Waits only if the batch prepared ahead is not ready; an image that cannot be decoded stops
+      // the run with an error naming its file.
+      MOCO_ASSIGN_OR_RETURN(TrainBatch batch, loader.Next());
       const double waited = SecondsSince(step_start);
       if (loader_options.views_on_device) {
         MOCO_RETURN_IF_ERROR(MakeViewsOnDevice(device, augment, &batch));
