@@ -108,14 +108,8 @@ absl::StatusOr<Prepared> Prepare(const EvalRunOptions& options, bool load_data) 
   if (!load_data) return p;
 
   p.encoder->to(p.device);
-  {
-    // channels_last speeds up convolutions on CPU (oneDNN) as well as on GPUs.
-    torch::NoGradGuard no_grad;
-    for (auto& t : p.encoder->parameters()) {
-      if (t.dim() == 4) t.set_data(t.data().contiguous(at::MemoryFormat::ChannelsLast));
-    }
-  }
-  const int loader_threads = p.config.data().loader_threads() > 0 ? p.config.data().loader_threads() : p.threads;
+  ToChannelsLast(*p.encoder);  // oneDNN's fast layout on CPUs as on GPUs
+  const int loader_threads = LoaderThreads(p.config.data(), p.threads);
   MOCO_ASSIGN_OR_RETURN(p.train, LoadDataset(p.config.data(), Split::kTrain, loader_threads));
   if (!p.train.labeled) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -197,7 +191,7 @@ absl::StatusOr<EvalRunResult> RunKnnEval(const EvalRunOptions& options) {
   const std::string prefix = Prefix("knn");
   std::ostream* log = options.log;
   LogSetup(p, prefix, log);
-  const int loader_threads = p.config.data().loader_threads() > 0 ? p.config.data().loader_threads() : p.threads;
+  const int loader_threads = LoaderThreads(p.config.data(), p.threads);
   // The monitor's embedding (moco/train/knn_monitor.h): the encoder's output, head included, L2-normalised.
   auto embed_start = Clock::now();
   MOCO_ASSIGN_OR_RETURN(const at::Tensor memory,

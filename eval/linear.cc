@@ -21,6 +21,7 @@
 #include "moco/common/status.h"
 #include "moco/data/image_folder.h"
 #include "moco/models/autocast.h"
+#include "moco/train/run_setup.h"
 
 namespace moco {
 namespace {
@@ -188,7 +189,7 @@ LinearProbeOptions LinearProbeOptionsFor(const config::ExperimentConfig& config)
   options.lr_drop_epochs.assign(eval.linear_lr_drop_epochs().begin(), eval.linear_lr_drop_epochs().end());
   options.batch_size = eval.linear_batch_size();
   options.seed = config.run().seed();
-  options.threads = config.data().loader_threads() > 0 ? config.data().loader_threads() : config.run().threads();
+  options.threads = LoaderThreads(config.data(), config.run().threads());  // 0: the caller's
   return options;
 }
 

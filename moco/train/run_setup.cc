@@ -57,6 +57,10 @@ int SetUpThreads(const config::RunConfig& run) {
   return threads;
 }
 
+int LoaderThreads(const config::DataConfig& data, int threads) {
+  return data.loader_threads() > 0 ? data.loader_threads() : threads;
+}
+
 void ToChannelsLast(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& p : module.parameters()) {

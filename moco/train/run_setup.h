@@ -34,6 +34,9 @@ absl::StatusOr<bool> PickBf16(const config::RunConfig& run, c10::Device device, 
 // returns it.
 int SetUpThreads(const config::RunConfig& run);
 
+// The data threads (decoding, views): data.loader_threads, or `threads` when it is 0.
+int LoaderThreads(const config::DataConfig& data, int threads);
+
 // Puts every 4-d parameter of `module` in channels_last (oneDNN's and cuDNN's fast layout for
 // convolutions, on CPUs as on GPUs).
 void ToChannelsLast(torch::nn::Module& module);

@@ -178,7 +178,7 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   }
 
   // Data.
-  const int loader_threads = config.data().loader_threads() > 0 ? config.data().loader_threads() : threads;
+  const int loader_threads = LoaderThreads(config.data(), threads);
   MOCO_ASSIGN_OR_RETURN(LabeledImages train, LoadDataset(config.data(), Split::kTrain, loader_threads));
   // An unlabeled folder (no class folders) pretrains without the kNN monitor, which needs labels.
   const bool monitor = train.labeled;
