@@ -1,11 +1,9 @@
 #include "moco/augment/image_batches.h"
 
 #include <ATen/ATen.h>
-#include <malloc.h>
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 
 #include "moco/augment/random.h"
 #include "moco/common/parallel.h"
@@ -35,25 +33,8 @@ uint64_t DeviceViewSeed(uint64_t seed, int64_t epoch, int64_t batch, int rank) {
   return Mix64(h + kWeyl);
 }
 
-namespace {
-
-// A streamed epoch allocates and frees one decoded image (up to megabytes, of every size) per
-// image, on threads that come and go with the batches. glibc's dynamic mmap threshold rises to
-// the largest block freed, after which such blocks come from the heap and fragment it: peak RSS
-// then grows with the epoch (+18% from 1,000 to 10,000 files, //benchmarks:stream_memory). A
-// fixed threshold keeps every block of 256 KiB or more in its own mapping, returned on free
-// (+5%). Process-wide, set once, and only by a streamed loader.
-void KeepLargeBlocksMapped() {
-  static std::once_flag once;
-  std::call_once(once, [] { mallopt(M_MMAP_THRESHOLD, 256 * 1024); });
-}
-
-}  // namespace
-
 TwoViewLoader::TwoViewLoader(const LabeledImages* data, const LoaderOptions& options)
-    : data_(data), options_(options) {
-  if (data_->streamed()) KeepLargeBlocksMapped();
-}
+    : data_(data), options_(options) {}
 
 TwoViewLoader::~TwoViewLoader() {
   for (auto& pending : pending_) pending.wait();
