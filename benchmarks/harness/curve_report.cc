@@ -158,7 +158,8 @@ std::string RenderCurveSection(const config::TableConfig& table, const CurveComp
   return md;
 }
 
-absl::Status WriteCurvePlot(const config::TableConfig& table, const CurveComparison& c, const std::string& png_path) {
+absl::Status WriteCurvePlot(const config::TableConfig& table, const CurveComparison& c,
+                            const std::vector<PublishedEpoch>& published, const std::string& png_path) {
   if (c.rows.empty()) return absl::FailedPreconditionError("no epoch of ours to plot yet");
   // The epochs planned (or run, if more): the published run is drawn over the same ones.
   const int last = std::max(c.planned_epochs, c.rows.back().epoch);
@@ -171,15 +172,10 @@ absl::Status WriteCurvePlot(const config::TableConfig& table, const CurveCompari
       absl::StrAppendFormat(&seed_loss[i], "%d %.6f\n", row.epoch, row.loss.at(c.seeds[i]));
     }
   }
-  if (absl::StatusOr<std::vector<PublishedEpoch>> published = ReadPublishedCurve(table.published_curve().file());
-      published.ok()) {
-    for (const PublishedEpoch& e : *published) {
-      if (e.epoch > last) break;
-      absl::StrAppendFormat(&published_knn, "%d %.4f\n", e.epoch, e.knn_top1);
-      absl::StrAppendFormat(&published_loss, "%d %.6f\n", e.epoch, e.loss);
-    }
-  } else {
-    return published.status();
+  for (const PublishedEpoch& e : published) {
+    if (e.epoch > last) break;
+    absl::StrAppendFormat(&published_knn, "%d %.4f\n", e.epoch, e.knn_top1);
+    absl::StrAppendFormat(&published_loss, "%d %.6f\n", e.epoch, e.loss);
   }
   std::string script = absl::StrCat("set terminal pngcairo noenhanced size 1200,480 font 'sans,11'\n",
                                     "set output ", GnuplotString(png_path), "\n", "set multiplot layout 1,2\n",

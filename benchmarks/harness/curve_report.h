@@ -69,7 +69,7 @@ std::string RenderCurveSection(const config::TableConfig& table, const CurveComp
 
 // The plot: kNN top-1 (left) and training loss (right) against epoch, published and ours.
 absl::Status WriteCurvePlot(const config::TableConfig& table, const CurveComparison& comparison,
-                            const std::string& png_path);
+                            const std::vector<PublishedEpoch>& published, const std::string& png_path);
 
 }  // namespace moco
 

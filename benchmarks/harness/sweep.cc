@@ -89,7 +89,7 @@ absl::Status WriteReport(const TableJob& job, const std::string& metric) {
     for (Finding& f : CurveFindings(job.table, comparison)) findings.push_back(std::move(f));
     std::string curve_png = absl::StrCat(job.table_name, "_curve.png");
     const absl::Status drawn =
-        WriteCurvePlot(job.table, comparison, (fs::path(job.report_dir) / curve_png).string());
+        WriteCurvePlot(job.table, comparison, published, (fs::path(job.report_dir) / curve_png).string());
     if (!drawn.ok()) {
       std::cerr << "reproduce: no curve plot: " << drawn.message() << "\n";
       curve_png.clear();
