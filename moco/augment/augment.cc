@@ -18,6 +18,13 @@ OpsScratch& ThreadScratch() {
   return scratch;
 }
 
+// Where a view's planes are built: in `out` itself for kChw, else in the thread's scratch.
+float* ViewPlanes(float* out, ViewLayout layout, int size, OpsScratch& scratch) {
+  if (layout == ViewLayout::kChw) return out;
+  scratch.view.resize(3 * static_cast<size_t>(size) * size);
+  return scratch.view.data();
+}
+
 // Radius of the blur kernel for an image of side `size`: a kernel of about 10% of the side,
 // made odd (as SimCLR: 23 taps at 224, 3 at 32).
 int BlurRadius(int size) { return std::max(1, size / 10 / 2); }
@@ -206,7 +213,7 @@ int EvalDecodeScale(int height, int width, const AugmentOptions& options) {
 }
 
 void AugmentView(const uint8_t* hwc, int height, int width, int channels,
-                 const AugmentOptions& options, uint64_t seed, float* chw_out) {
+                 const AugmentOptions& options, uint64_t seed, float* out, ViewLayout layout) {
   const AugmentSteps steps = options.steps.value_or(RecipeSteps(options.recipe));
   OpsScratch& scratch = ThreadScratch();
 
@@ -219,10 +226,10 @@ void AugmentView(const uint8_t* hwc, int height, int width, int channels,
   SplitMix64 jitter_rng(streams.Next());
   SplitMix64 blur_rng(streams.Next());
 
-  // The view is built in place in chw_out: out_size^2 floats per channel, and a gray image
-  // (1 channel) uses only the first plane until Normalize replicates it.
+  // The view is built as planes (in place in a kChw out): out_size^2 floats per channel, and a
+  // gray image (1 channel) uses only the first plane until Normalize replicates it.
   const int size = options.out_size;
-  PlanarImage image{chw_out, channels, size, size};
+  PlanarImage image{ViewPlanes(out, layout, size, scratch), channels, size, size};
 
   const CropBox box =
       SampleCropBox(height, width, steps.min_crop_scale, steps.max_crop_scale,
@@ -241,14 +248,14 @@ void AugmentView(const uint8_t* hwc, int height, int width, int channels,
     const double sigma = blur_rng.Uniform(steps.min_blur_sigma, steps.max_blur_sigma);
     GaussianBlur(image, static_cast<float>(sigma), BlurRadius(size), scratch);
   }
-  Normalize(image, options.mean, options.stddev, chw_out);
+  Normalize(image, options.mean, options.stddev, out, layout);
 }
 
 void EvalView(const uint8_t* hwc, int height, int width, int channels,
-              const AugmentOptions& options, float* chw_out) {
+              const AugmentOptions& options, float* out, ViewLayout layout) {
   OpsScratch& scratch = ThreadScratch();
   const int size = options.out_size;
-  const PlanarImage image{chw_out, channels, size, size};
+  const PlanarImage image{ViewPlanes(out, layout, size, scratch), channels, size, size};
   const int64_t shorter = EvalResizeShorter(height, width, options);
   if (shorter == 0) {
     ResizeCrop(hwc, height, width, channels, CropBox{0, 0, height, width}, /*flip=*/false,
@@ -268,7 +275,7 @@ void EvalView(const uint8_t* hwc, int height, int width, int channels,
     ResizeThenCrop(hwc, height, width, channels, static_cast<int>(resized_height),
                    static_cast<int>(resized_width), top, left, image, scratch);
   }
-  Normalize(image, options.mean, options.stddev, chw_out);
+  Normalize(image, options.mean, options.stddev, out, layout);
 }
 
 }  // namespace moco

@@ -37,6 +37,7 @@
 
 #include "absl/status/status.h"
 #include "configs/experiment.pb.h"
+#include "moco/augment/image_ops.h"
 
 namespace moco {
 
@@ -120,11 +121,12 @@ absl::Status CheckAugmentOptions(const AugmentOptions& options);
 uint64_t ViewSeed(uint64_t run_seed, int64_t epoch, int64_t index, int view);
 
 // One random view of the HWC uint8 image `hwc` (height x width x channels, channels 1 or 3)
-// into chw_out: 3 x out_size x out_size floats, normalised. Gray input is replicated to
-// RGB. The same arguments always give bit-identical output, on any thread. Thread-safe:
+// into out: 3 x out_size x out_size floats in `layout`, normalised (the layout changes where
+// each value goes, not its bits). Gray input is replicated to RGB. The same arguments always give bit-identical output, on any thread. Thread-safe:
 // scratch buffers are per thread.
 void AugmentView(const uint8_t* hwc, int height, int width, int channels,
-                 const AugmentOptions& options, uint64_t seed, float* chw_out);
+                 const AugmentOptions& options, uint64_t seed, float* out,
+                 ViewLayout layout = ViewLayout::kChw);
 
 // The JPEG decode scale (1, 2, 4 or 8: libjpeg-turbo's DCT-domain scaling) for the fast path
 // (data.decode FAST) of an image of `height` x `width`: the largest at which every crop box the
@@ -138,13 +140,14 @@ int TrainDecodeScale(int height, int width, const AugmentOptions& options, const
 // resized to (out_size * 256 / 224 for V1 and V2; CIFAR views and small images: 1).
 int EvalDecodeScale(int height, int width, const AugmentOptions& options);
 
-// The deterministic evaluation transform into chw_out (3 x out_size x out_size, normalised).
+// The deterministic evaluation transform into out (3 x out_size x out_size in `layout`,
+// normalised).
 // V1 and V2 on images larger than out_size: the linear-classification protocol's
 // Resize(out_size * 256 / 224) of the shorter side, then CenterCrop(out_size). CIFAR, or
 // images no larger than out_size: resized to out_size x out_size (a no-op for CIFAR-10 at
 // 32), no crop.
 void EvalView(const uint8_t* hwc, int height, int width, int channels,
-              const AugmentOptions& options, float* chw_out);
+              const AugmentOptions& options, float* out, ViewLayout layout = ViewLayout::kChw);
 
 }  // namespace moco
 

@@ -33,8 +33,18 @@ uint64_t DeviceViewSeed(uint64_t seed, int64_t epoch, int64_t batch, int rank) {
   return Mix64(h + kWeyl);
 }
 
+namespace {
+
+// An uninitialised n x 3 x size x size float batch, in channels_last memory or not.
+at::Tensor ViewBatch(int64_t n, int size, bool channels_last) {
+  return at::empty({n, 3, size, size}, at::TensorOptions(at::kFloat).memory_format(
+                                           channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
+}
+
+}  // namespace
+
 TwoViewLoader::TwoViewLoader(const LabeledImages* data, const LoaderOptions& options)
-    : data_(data), options_(options) {}
+    : data_(data), options_(options), pool_(std::make_unique<WorkerPool>(options.threads)) {}
 
 TwoViewLoader::~TwoViewLoader() {
   for (auto& pending : pending_) pending.wait();
@@ -65,6 +75,7 @@ void TwoViewLoader::Start(int64_t epoch, int64_t first_batch) {
 absl::StatusOr<TrainBatch> TwoViewLoader::Next() {
   absl::StatusOr<TrainBatch> batch = pending_.front().get();
   pending_.pop_front();
+
   Prefetch();
   return batch;
 }
@@ -92,31 +103,30 @@ absl::StatusOr<TrainBatch> TwoViewLoader::Make(int64_t batch) const {
   }
   const int size = options_.augment.out_size;
   const int64_t view_floats = 3LL * size * size;
-  out.view_q = at::empty({n, 3, size, size}, at::kFloat);
-  out.view_k = at::empty({n, 3, size, size}, at::kFloat);
+  // Each view is written in the batch's layout: a channels_last batch is n images of
+  // size x size x 3, filled in place (converting a finished batch would copy it whole).
+  const ViewLayout layout = options_.channels_last ? ViewLayout::kHwc : ViewLayout::kChw;
+  out.view_q = ViewBatch(n, size, options_.channels_last);
+  out.view_k = ViewBatch(n, size, options_.channels_last);
   float* q = out.view_q.data_ptr<float>();
   float* k = out.view_k.data_ptr<float>();
-  MOCO_RETURN_IF_ERROR(ParallelForUntilError(n, options_.threads, [&](int64_t i) -> absl::Status {
+  MOCO_RETURN_IF_ERROR(pool_->ForUntilError(n, [&](int64_t i) -> absl::Status {
     const int64_t index = order_[first + i];
     const uint64_t seeds[2] = {ViewSeed(options_.seed, epoch_, index, 0), ViewSeed(options_.seed, epoch_, index, 1)};
     DecodeScaleFn scale;  // full size unless data.decode FAST
     if (options_.augment.fast_decode) {
       scale = [&](int height, int width) { return TrainDecodeScale(height, width, options_.augment, seeds, 2); };
     }
-    thread_local Image scratch;  // a streamed image, decoded here
+    thread_local Image scratch;  // a streamed image, decoded here; kept by the pool's threads
     MOCO_ASSIGN_OR_RETURN(const ImageRef image, LoadImageScaled(*data_, index, &scratch, scale));
     AugmentView(image.pixels, image.height, image.width, image.channels, options_.augment, seeds[0],
-                q + i * view_floats);
+                q + i * view_floats, layout);
     AugmentView(image.pixels, image.height, image.width, image.channels, options_.augment, seeds[1],
-                k + i * view_floats);
+                k + i * view_floats, layout);
     indices[i] = index;
     labels[i] = data_->labels[index];
     return absl::OkStatus();
   }));
-  if (options_.channels_last) {
-    out.view_q = out.view_q.contiguous(at::MemoryFormat::ChannelsLast);
-    out.view_k = out.view_k.contiguous(at::MemoryFormat::ChannelsLast);
-  }
   return out;
 }
 
@@ -124,17 +134,18 @@ absl::StatusOr<at::Tensor> EvalBatch(const LabeledImages& data, int64_t begin, i
                                      const AugmentOptions& options, int threads, bool channels_last) {
   const int size = options.out_size;
   const int64_t view_floats = 3LL * size * size;
-  at::Tensor out = at::empty({end - begin, 3, size, size}, at::kFloat);
+  const ViewLayout layout = channels_last ? ViewLayout::kHwc : ViewLayout::kChw;
+  at::Tensor out = ViewBatch(end - begin, size, channels_last);
   float* dst = out.data_ptr<float>();
   MOCO_RETURN_IF_ERROR(ParallelForUntilError(end - begin, threads, [&](int64_t i) -> absl::Status {
     DecodeScaleFn scale;  // full size unless data.decode FAST
     if (options.fast_decode) scale = [&](int height, int width) { return EvalDecodeScale(height, width, options); };
     thread_local Image scratch;
     MOCO_ASSIGN_OR_RETURN(const ImageRef image, LoadImageScaled(data, begin + i, &scratch, scale));
-    EvalView(image.pixels, image.height, image.width, image.channels, options, dst + i * view_floats);
+    EvalView(image.pixels, image.height, image.width, image.channels, options, dst + i * view_floats, layout);
     return absl::OkStatus();
   }));
-  return channels_last ? out.contiguous(at::MemoryFormat::ChannelsLast) : out;
+  return out;
 }
 
 }  // namespace moco

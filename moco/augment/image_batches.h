@@ -21,10 +21,12 @@
 #include <cstdint>
 #include <deque>
 #include <future>
+#include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "moco/augment/augment.h"
+#include "moco/common/parallel.h"
 #include "moco/data/batch.h"
 #include "moco/data/image.h"
 
@@ -76,6 +78,7 @@ class TwoViewLoader {
   int64_t epoch_ = 0;
   int64_t prepared_ = 0;  // the next batch to start preparing
   std::vector<int64_t> order_;
+  std::unique_ptr<WorkerPool> pool_;  // decodes and augments, for the loader's life
   std::deque<std::future<absl::StatusOr<TrainBatch>>> pending_;
 };
 

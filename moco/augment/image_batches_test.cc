@@ -77,6 +77,30 @@ TEST(ImageBatchesTest, BatchesDoNotDependOnTheThreadCount) {
   }
 }
 
+// A channels_last batch is written in place, image by image, as height x width x 3: the same
+// values, bit for bit, as a planar batch, in the memory format the model runs in.
+TEST(ImageBatchesTest, ChannelsLastBatchesHoldThePlanarBatchesValues) {
+  LabeledImages data = Synthetic(32);
+  for (AugmentRecipe recipe : {AugmentRecipe::kCifar, AugmentRecipe::kV2}) {  // V2: grayscale and blur
+    LoaderOptions planar_options = Options(2);
+    planar_options.augment.recipe = recipe;
+    planar_options.channels_last = false;
+    LoaderOptions last_options = planar_options;
+    last_options.channels_last = true;
+    TwoViewLoader planar(&data, planar_options), last(&data, last_options);
+    planar.Start(1, 0);
+    last.Start(1, 0);
+    for (int b = 0; b < planar.batches_per_epoch(); ++b) {
+      TrainBatch x = *planar.Next(), y = *last.Next();
+      ASSERT_TRUE(x.view_q.is_contiguous());
+      ASSERT_TRUE(y.view_q.is_contiguous(at::MemoryFormat::ChannelsLast));
+      ASSERT_TRUE(y.view_k.is_contiguous(at::MemoryFormat::ChannelsLast));
+      ASSERT_TRUE(torch::equal(x.view_q, y.view_q)) << "batch " << b;
+      ASSERT_TRUE(torch::equal(x.view_k, y.view_k)) << "batch " << b;
+    }
+  }
+}
+
 TEST(ImageBatchesTest, RanksSplitTheGlobalBatchAndResumeMidEpoch) {
   LabeledImages data = Synthetic(48);
   TwoViewLoader alone(&data, [] { LoaderOptions o = Options(1); o.batch_size = 16; return o; }());
@@ -287,6 +311,7 @@ TEST(ImageBatchesTest, EvalBatchIsDeterministic) {
   options.out_size = 12;
   at::Tensor a = *EvalBatch(data, 1, 5, options, 2, true);
   EXPECT_EQ(a.sizes(), torch::IntArrayRef({4, 3, 12, 12}));
+  EXPECT_TRUE(a.is_contiguous(at::MemoryFormat::ChannelsLast));
   EXPECT_TRUE(torch::equal(a, *EvalBatch(data, 1, 5, options, 1, false)));
 }
 

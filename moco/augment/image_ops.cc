@@ -386,16 +386,21 @@ void GaussianBlur(const PlanarImage& image, float sigma, int max_radius, OpsScra
 }
 
 void Normalize(const PlanarImage& image, const std::array<float, 3>& mean,
-               const std::array<float, 3>& stddev, float* chw_out) {
+               const std::array<float, 3>& stddev, float* out, ViewLayout layout) {
   const int n = image.plane_size();
-  // Channels from last to first: when a 1-channel image lives in chw_out's plane 0, planes
+  // Channels from last to first: when a 1-channel image lives in out's plane 0 (kChw), planes
   // 2 and 1 are written from it before it is normalised in place.
   for (int c = 2; c >= 0; --c) {
     const float* src = image.plane(image.channels == 1 ? 0 : c);
-    float* dst = chw_out + static_cast<size_t>(c) * n;
     const float scale = 1.0f / stddev[c];
     const float bias = -mean[c] / stddev[c];
-    for (int i = 0; i < n; ++i) dst[i] = src[i] * scale + bias;
+    if (layout == ViewLayout::kChw) {
+      float* dst = out + static_cast<size_t>(c) * n;
+      for (int i = 0; i < n; ++i) dst[i] = src[i] * scale + bias;
+    } else {
+      float* dst = out + c;
+      for (int i = 0; i < n; ++i) dst[3 * i] = src[i] * scale + bias;
+    }
   }
 }
 

@@ -68,6 +68,7 @@ struct OpsScratch {
   std::vector<float> plane;       // GaussianBlur: one plane after the horizontal pass
   std::vector<float> padded_row;  // GaussianBlur: one row with its reflected borders
   std::vector<float> kernel;      // GaussianBlur: the 1-D kernel
+  std::vector<float> view;        // a view's planes, when Normalize writes them interleaved
 };
 
 // torchvision's RandomResizedCrop.get_params: up to 10 tries at a box of area
@@ -115,10 +116,16 @@ PlanarImage ToGrayscale(const PlanarImage& image);
 // 1e-4, so capping there only saves time. max_radius < 1 or sigma <= 0: no change.
 void GaussianBlur(const PlanarImage& image, float sigma, int max_radius, OpsScratch& scratch);
 
-// (x - mean[c]) / stddev[c] into 3 planes at chw_out (3 x height x width); a 1-channel
-// image is replicated to all three. chw_out may be image.data.
+// How a view's 3 x height x width floats are laid out: 3 planes, or each pixel's 3 channels
+// together (height x width x 3: one image of a channels_last batch, which the loader then fills
+// without a copy).
+enum class ViewLayout { kChw, kHwc };
+
+// (x - mean[c]) / stddev[c] into `out` in `layout`; a 1-channel image is replicated to all
+// three. With kChw, out may be image.data; with kHwc it must not overlap it.
 void Normalize(const PlanarImage& image, const std::array<float, 3>& mean,
-               const std::array<float, 3>& stddev, float* chw_out);
+               const std::array<float, 3>& stddev, float* out,
+               ViewLayout layout = ViewLayout::kChw);
 
 }  // namespace moco
 

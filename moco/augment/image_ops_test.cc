@@ -273,6 +273,21 @@ TEST(GaussianBlurTest, CommutesWithAFlip) {
   }
 }
 
+TEST(NormalizeTest, InterleavedOutputHoldsEachPixelsThreeChannels) {
+  std::vector<float> rgb(3 * 4), gray(4);
+  for (int i = 0; i < 12; ++i) rgb[i] = 0.05f * i;
+  for (int i = 0; i < 4; ++i) gray[i] = 0.2f * i;
+  const std::array<float, 3> mean{0.5f, 0.25f, 0.1f}, stddev{0.5f, 0.25f, 2.0f};
+  std::vector<float> planar(12), hwc(12, -7.0f);
+  for (const PlanarImage& image : {PlanarImage{rgb.data(), 3, 2, 2}, PlanarImage{gray.data(), 1, 2, 2}}) {
+    Normalize(image, mean, stddev, planar.data());
+    Normalize(image, mean, stddev, hwc.data(), ViewLayout::kHwc);
+    for (int c = 0; c < 3; ++c) {
+      for (int i = 0; i < 4; ++i) ASSERT_EQ(hwc[3 * i + c], planar[c * 4 + i]) << "channel " << c << ", pixel " << i;
+    }
+  }
+}
+
 TEST(NormalizeTest, ReplicatesAGreyImageInPlace) {
   std::vector<float> p(3 * 4, -1.0f);
   for (int i = 0; i < 4; ++i) p[i] = 0.25f * i;
