@@ -95,6 +95,11 @@ void Decode(benchmark::State& state, const std::string& root, int count, bool cl
 void BM_DecodeJpeg(benchmark::State& state) { Decode(state, DataPath("cifar10-jpeg/train"), 1000, true); }
 BENCHMARK(BM_DecodeJpeg);
 
+// The 1,000 ImageNet sample JPEGs (68-2400 px wide), full decode: the decode's share of
+// BM_DecodeAugmentPair/imagenet/fast:0.
+void BM_DecodeJpegImageNet(benchmark::State& state) { Decode(state, DataPath("imagenet-sample/train"), 1000, true); }
+BENCHMARK(BM_DecodeJpegImageNet)->Name("BM_DecodeJpeg/imagenet");
+
 // Penn-Fudan PNGs, about 550x450 RGB.
 void BM_DecodePng(benchmark::State& state) { Decode(state, DataPath("pennfudan/PennFudanPed/PNGImages"), 32, false); }
 BENCHMARK(BM_DecodePng)->Unit(benchmark::kMillisecond);

@@ -74,6 +74,38 @@ TEST(AugmentViewTest, SameSeedGivesBitIdenticalViews) {
   }
 }
 
+// FNV-1a over the bits of many views: training and evaluation views of every recipe, RGB and
+// gray, shrunk and enlarged, and the evaluation transform.
+uint64_t ViewsFingerprint() {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  auto add = [&](const std::vector<float>& values) {
+    for (float v : values) {
+      uint32_t bits;
+      std::memcpy(&bits, &v, sizeof(bits));
+      for (int b = 0; b < 4; ++b) hash = (hash ^ ((bits >> (8 * b)) & 0xff)) * 0x100000001b3ULL;
+    }
+  };
+  struct Case {
+    int height, width, channels, out_size;
+  };
+  for (const Case& c : {Case{32, 32, 3, 32}, Case{75, 120, 3, 64}, Case{40, 30, 1, 48}, Case{300, 200, 3, 96}}) {
+    const std::vector<uint8_t> image = RandomImage(c.height, c.width, c.channels, 1000 + c.width);
+    for (AugmentRecipe recipe : kAllRecipes) {
+      const AugmentOptions options = Options(recipe, c.out_size);
+      for (uint64_t seed = 0; seed < 6; ++seed) add(View(image, c.height, c.width, c.channels, options, seed));
+      std::vector<float> eval(3 * c.out_size * c.out_size);
+      EvalView(image.data(), c.height, c.width, c.channels, options, eval.data());
+      add(eval);
+    }
+  }
+  return hash;
+}
+
+// Every committed record was trained on views these functions made: this value was printed by
+// the code those records ran, so a change that moves any view by one bit (an op reordered, a
+// vector width that changes rounding) fails here before it changes a reproduction.
+TEST(AugmentViewTest, ViewsKeepTheirBits) { EXPECT_EQ(ViewsFingerprint(), 0x8ec2b0add44490d1ULL); }
+
 TEST(AugmentViewTest, EachEpochIndexAndViewGetsADifferentView) {
   const std::vector<uint8_t> image = RandomImage(32, 32, 3, 3);
   const AugmentOptions options = Options(AugmentRecipe::kCifar, 32);

@@ -5,6 +5,16 @@
 #include <cmath>
 #include <cstring>
 
+// The per-pixel loops are compiled twice, for the baseline x86-64 (SSE2) and for AVX2, and the
+// loader picks the AVX2 copy where the CPU has it: twice the lanes. AVX2 without FMA keeps every
+// operation and its rounding (no multiply-add is fused), so both copies give the same bits
+// (AugmentViewTest.ViewsKeepTheirBits).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MOCO_PIXEL_LOOP __attribute__((target_clones("avx2", "default")))
+#else
+#define MOCO_PIXEL_LOOP
+#endif
+
 namespace moco {
 namespace {
 
@@ -100,7 +110,7 @@ void ComputeAxisWeights(int in_start, int in_len, int out_full, int out_first, i
 // Applies the separable resize described by `ys` (rows) and `xs` (columns) to an HWC uint8
 // image, horizontal pass first (as PIL): scratch.rows holds, per channel, every source row
 // the vertical pass reads, already resampled to out.width columns.
-void Resample(const uint8_t* hwc, int width, int channels, const AxisWeights& ys,
+MOCO_PIXEL_LOOP void Resample(const uint8_t* hwc, int width, int channels, const AxisWeights& ys,
               const AxisWeights& xs, bool flip, const PlanarImage& out, OpsScratch& scratch) {
   const int out_w = out.width;
   const int out_h = out.height;
@@ -239,14 +249,14 @@ void ResizeThenCrop(const uint8_t* hwc, int height, int width, int channels,
            scratch);
 }
 
-void AdjustBrightness(const PlanarImage& image, float factor) {
+MOCO_PIXEL_LOOP void AdjustBrightness(const PlanarImage& image, float factor) {
   // Blend with black: factor * x, x >= 0 and factor >= 0, so only the top needs clamping.
   const int n = image.channels * image.plane_size();
   float* p = image.data;
   for (int i = 0; i < n; ++i) p[i] = std::min(p[i] * factor, 1.0f);
 }
 
-void AdjustContrast(const PlanarImage& image, float factor) {
+MOCO_PIXEL_LOOP void AdjustContrast(const PlanarImage& image, float factor) {
   const int n = image.plane_size();
   double mean;
   if (image.channels == 3) {
@@ -264,7 +274,7 @@ void AdjustContrast(const PlanarImage& image, float factor) {
   for (int i = 0; i < total; ++i) p[i] = Clamp01(factor * p[i] + offset);
 }
 
-void AdjustSaturation(const PlanarImage& image, float factor) {
+MOCO_PIXEL_LOOP void AdjustSaturation(const PlanarImage& image, float factor) {
   if (image.channels != 3) return;  // a grey image equals its own grey version
   const int n = image.plane_size();
   float* r = image.plane(0);
@@ -279,7 +289,7 @@ void AdjustSaturation(const PlanarImage& image, float factor) {
   }
 }
 
-void AdjustHue(const PlanarImage& image, float shift) {
+MOCO_PIXEL_LOOP void AdjustHue(const PlanarImage& image, float shift) {
   if (image.channels != 3) return;  // grey pixels have no hue to rotate
   const int n = image.plane_size();
   float* rp = image.plane(0);
@@ -320,7 +330,7 @@ void AdjustHue(const PlanarImage& image, float shift) {
   }
 }
 
-PlanarImage ToGrayscale(const PlanarImage& image) {
+MOCO_PIXEL_LOOP PlanarImage ToGrayscale(const PlanarImage& image) {
   if (image.channels != 3) return image;
   const int n = image.plane_size();
   float* r = image.plane(0);
@@ -332,7 +342,7 @@ PlanarImage ToGrayscale(const PlanarImage& image) {
   return gray;
 }
 
-void GaussianBlur(const PlanarImage& image, float sigma, int max_radius, OpsScratch& scratch) {
+MOCO_PIXEL_LOOP void GaussianBlur(const PlanarImage& image, float sigma, int max_radius, OpsScratch& scratch) {
   if (max_radius < 1 || sigma <= 0.0f) return;
   const int radius =
       std::max(1, std::min(max_radius, static_cast<int>(std::ceil(4.0f * sigma))));
@@ -385,7 +395,7 @@ void GaussianBlur(const PlanarImage& image, float sigma, int max_radius, OpsScra
   }
 }
 
-void Normalize(const PlanarImage& image, const std::array<float, 3>& mean,
+MOCO_PIXEL_LOOP void Normalize(const PlanarImage& image, const std::array<float, 3>& mean,
                const std::array<float, 3>& stddev, float* out, ViewLayout layout) {
   const int n = image.plane_size();
   // Channels from last to first: when a 1-channel image lives in out's plane 0 (kChw), planes
