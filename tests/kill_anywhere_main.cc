@@ -9,6 +9,7 @@
 //   bazel run //tests:kill_anywhere -- --harness --kills=10  # kill the harness mid-sweep
 //   bazel run //tests:kill_anywhere -- --harness --jobs=2    # ... running two runs at a time
 //   bazel run //tests:kill_anywhere -- --torchrun --kills=3  # torchrun elastic: one worker of 2 killed
+//   bazel run //tests:kill_anywhere -- --detection --kills=5 # detection fine-tuning (eval/detection)
 //
 // With --torchrun the straight run is 2 processes (the built-in launcher) and each interrupted run
 // is `torchrun --no-python --nproc_per_node=2 --max-restarts=3 pretrain ...` (torchrun from the
@@ -72,6 +73,10 @@ ABSL_FLAG(bool, torchrun, false,
           "Run the interrupted runs under torchrun's elastic agent (2 workers, --max-restarts=3) and SIGKILL one "
           "worker mid-epoch (at most 3 kills a run); the straight run is 2 processes of the built-in launcher.");
 ABSL_FLAG(std::string, torchrun_config, "tests/testdata/elastic.pbtxt", "The run of --torchrun.");
+ABSL_FLAG(bool, detection, false,
+          "Kill detection fine-tuning (//eval:detection on --detection_config) instead: its training state, final "
+          "model, record and detections.json must come out bit-identical.");
+ABSL_FLAG(std::string, detection_config, "tests/testdata/kill_detection.pbtxt", "The run of --detection.");
 ABSL_FLAG(std::string, work_dir, "", "Where the runs go (default: $TEST_TMPDIR or /tmp, + kill_anywhere).");
 
 namespace moco {
@@ -85,7 +90,7 @@ std::string RecordFigures(const std::string& path) {
   if (!record.ok()) return std::string(record.status().message());
   std::vector<std::string> parts = {absl::StrCat("config_hash=", record->config_hash())};
   for (const auto& [name, value] : record->metrics()) {
-    if (name == "images_per_second" || name == "data_wait_fraction") continue;
+    if (name == "images_per_second" || name == "data_wait_fraction" || absl::StrContains(name, "seconds")) continue;
     parts.push_back(absl::StrFormat("%s=%.17g", name, value));
   }
   std::sort(parts.begin(), parts.end());
@@ -326,27 +331,36 @@ std::vector<std::string> CompareSweeps(const std::string& straight, const std::s
 
 std::vector<std::string> Compare(const std::string& straight, const std::string& killed) {
   std::vector<std::string> out;
-  absl::StatusOr<std::vector<std::string>> tensors =
-      CheckpointDifferences(straight + "/checkpoint.pt", killed + "/checkpoint.pt");
-  if (!tensors.ok()) {
-    out.push_back(std::string(tensors.status().message()));
-  } else {
-    for (const std::string& d : *tensors) out.push_back("checkpoint " + d);
+  const bool detection = absl::GetFlag(FLAGS_detection);
+  for (const char* checkpoint : {"checkpoint.pt", "model_final.pt"}) {
+    if (!detection && std::string(checkpoint) == "model_final.pt") continue;
+    absl::StatusOr<std::vector<std::string>> tensors =
+        CheckpointDifferences(absl::StrCat(straight, "/", checkpoint), absl::StrCat(killed, "/", checkpoint));
+    if (!tensors.ok()) {
+      out.push_back(std::string(tensors.status().message()));
+    } else {
+      for (const std::string& d : *tensors) out.push_back(absl::StrCat(checkpoint, " ", d));
+    }
   }
   const std::string ra = RecordFigures(straight + "/record.json"), rb = RecordFigures(killed + "/record.json");
   if (ra != rb) out.push_back(absl::StrCat("record.json: ", ra, "\n    vs ", rb));
-  const std::string ma = MetricsLines(straight + "/metrics.jsonl"), mb = MetricsLines(killed + "/metrics.jsonl");
-  if (ma != mb) out.push_back(absl::StrCat("metrics.jsonl:\n", ma, "    vs\n", mb));
+  // Pretraining's per-epoch metrics; detection's detections.
+  const std::string lines = detection ? "/detections.json" : "/metrics.jsonl";
+  const std::string ma = detection ? ReadFile(straight + lines).value_or("(missing)") : MetricsLines(straight + lines);
+  const std::string mb = detection ? ReadFile(killed + lines).value_or("(missing)") : MetricsLines(killed + lines);
+  if (ma != mb) out.push_back(absl::StrCat(lines.substr(1), ":\n", ma, "    vs\n", mb));
   return out;
 }
 
 absl::Status Main(const char* argv0) {
   const bool harness = absl::GetFlag(FLAGS_harness);
+  const bool detection = absl::GetFlag(FLAGS_detection);
   MOCO_ASSIGN_OR_RETURN(const std::string program,
-                        FindProgram(argv0, harness ? "benchmarks/reproduce" : "moco/pretrain"));
+                        FindProgram(argv0, harness ? "benchmarks/reproduce" : detection ? "eval/detection_main" : "moco/pretrain"));
   const bool elastic = absl::GetFlag(FLAGS_torchrun);
-  const std::string config = UserPath(elastic ? absl::GetFlag(FLAGS_torchrun_config)
-                                              : absl::GetFlag(harness ? FLAGS_table_file : FLAGS_config));
+  const std::string config = UserPath(elastic       ? absl::GetFlag(FLAGS_torchrun_config)
+                                      : detection ? absl::GetFlag(FLAGS_detection_config)
+                                                  : absl::GetFlag(harness ? FLAGS_table_file : FLAGS_config));
   std::string work = absl::GetFlag(FLAGS_work_dir);
   if (work.empty()) {
     const char* tmp = std::getenv("TEST_TMPDIR");
@@ -357,7 +371,11 @@ absl::Status Main(const char* argv0) {
   if (seed < 0) seed = absl::ToUnixMicros(absl::Now()) % 1000000;
   const int kills_wanted = absl::GetFlag(FLAGS_kills);
   std::cout << absl::StrFormat("kill_anywhere: %d kills of %s, seed %d (replay with --seed=%d), %s, in %s\n",
-                               kills_wanted, harness ? "the harness" : elastic ? "a torchrun worker" : "a pretraining run",
+                               kills_wanted,
+                               harness     ? "the harness"
+                               : elastic   ? "a torchrun worker"
+                               : detection ? "a detection run"
+                                           : "a pretraining run",
                                seed, seed, config, work);
   std::error_code ec;
   fs::remove_all(work, ec);
@@ -378,6 +396,7 @@ absl::Status Main(const char* argv0) {
       return argv;
     }
     std::vector<std::string> argv = {program, "--config=" + config, "--output_dir=" + dir};
+    if (detection) argv.push_back("--init=random");
     if (fresh) argv.push_back("--fresh");
     return argv;
   };

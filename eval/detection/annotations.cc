@@ -152,6 +152,7 @@ absl::StatusOr<DetectionDataset> ParseCocoJson(absl::string_view text, absl::str
   for (const auto& [id, name] : category_names) {
     label_of_category[id] = static_cast<int>(data.class_names.size());
     data.class_names.push_back(name);
+    data.category_ids.push_back(id);
   }
 
   std::unordered_map<int64_t, size_t> index_of_image;
@@ -387,12 +388,16 @@ absl::StatusOr<DetectionDataset> ReadPennFudanDetection(const std::string& root,
   return data;
 }
 
+int64_t CategoryId(const DetectionDataset& data, int label) {
+  return data.category_ids.empty() ? label + 1 : data.category_ids.at(label);
+}
+
 absl::Status WriteCocoJson(const DetectionDataset& data, const std::string& path) {
   Json root = Json::object();
   root["info"] = {{"description", "written by moco::WriteCocoJson"}};
   Json categories = Json::array();
   for (size_t k = 0; k < data.class_names.size(); ++k) {
-    categories.push_back({{"id", static_cast<int64_t>(k) + 1}, {"name", data.class_names[k]}});
+    categories.push_back({{"id", CategoryId(data, static_cast<int>(k))}, {"name", data.class_names[k]}});
   }
   Json images = Json::array();
   Json annotations = Json::array();
@@ -414,7 +419,7 @@ absl::Status WriteCocoJson(const DetectionDataset& data, const std::string& path
       const double h = static_cast<double>(box.y2) - box.y1;
       annotations.push_back({{"id", ++annotation_id},
                              {"image_id", image.id},
-                             {"category_id", box.label + 1},
+                             {"category_id", CategoryId(data, box.label)},
                              {"bbox", {static_cast<double>(box.x1), static_cast<double>(box.y1), w, h}},
                              {"area", w * h},
                              {"iscrowd", box.crowd ? 1 : 0}});

@@ -46,8 +46,14 @@ struct DetectionImage {
 
 struct DetectionDataset {
   std::vector<std::string> class_names;  // labels index class_names
+  // The id of each label's category in the file it came from (COCO's 1..90 with gaps); empty:
+  // label + 1 (VOC, Penn-Fudan). CategoryId reads it.
+  std::vector<int64_t> category_ids;
   std::vector<DetectionImage> images;
 };
+
+// The category id of `label` in `data`'s own numbering (category_ids, or label + 1).
+int64_t CategoryId(const DetectionDataset& data, int label);
 
 // The 20 PASCAL VOC classes in the standard (alphabetical) order.
 const std::vector<std::string>& VocClassNames();
@@ -80,7 +86,7 @@ absl::StatusOr<DetectionImage> ParseVocAnnotation(absl::string_view xml, absl::s
 absl::StatusOr<DetectionDataset> ReadPennFudanDetection(const std::string& root, PennFudanSplit split);
 
 // Writes `data` as COCO instances JSON that ReadCocoJson reads back and pycocotools loads: category
-// id = label + 1, annotation ids 1, 2, ..., bbox = [x1, y1, x2 - x1, y2 - y1] computed in double (so
+// id = CategoryId(label), annotation ids 1, 2, ..., bbox = [x1, y1, x2 - x1, y2 - y1] computed in double (so
 // x + w gives back x2 exactly), area = w * h, iscrowd = crowd, file_name = the image path.
 absl::Status WriteCocoJson(const DetectionDataset& data, const std::string& path);
 

@@ -8,9 +8,28 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "moco/common/files.h"
 #include "moco/common/status.h"
+#include "nlohmann/json.hpp"
 
 namespace moco {
+
+absl::Status WriteCocoDetections(const DetectionDataset& data, const std::vector<Detection>& detections,
+                                 const std::string& path) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const Detection& d : detections) {
+    if (d.label < 0 || d.label >= static_cast<int>(data.class_names.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": a detection on image ", d.image_id, " has label ", d.label,
+                                                     ", not in [0, ", data.class_names.size(), ")"));
+    }
+    const double w = static_cast<double>(d.x2) - d.x1, h = static_cast<double>(d.y2) - d.y1;
+    list.push_back({{"image_id", d.image_id},
+                    {"category_id", CategoryId(data, d.label)},
+                    {"bbox", {static_cast<double>(d.x1), static_cast<double>(d.y1), w, h}},
+                    {"score", static_cast<double>(d.score)}});
+  }
+  return WriteFileAtomic(path, list.dump());
+}
 namespace {
 
 constexpr int kNumIou = 10;      // IoU thresholds .50:.05:.95

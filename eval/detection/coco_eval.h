@@ -19,6 +19,7 @@
 #define MOCO_EVAL_DETECTION_COCO_EVAL_H_
 
 #include <cstdint>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
@@ -36,6 +37,12 @@ struct Detection {
   float x1 = 0, y1 = 0, x2 = 0, y2 = 0;
   float score = 0;
 };
+
+// Writes `detections` of images of `data` in COCO's results format, which pycocotools' loadRes
+// and COCO's evaluation server score: a JSON list of {"image_id", "category_id" (the dataset's own
+// id, CategoryId), "bbox": [x1, y1, x2 - x1, y2 - y1] (in double, from the floats), "score"}.
+absl::Status WriteCocoDetections(const DetectionDataset& data, const std::vector<Detection>& detections,
+                                 const std::string& path);
 
 // COCO bbox evaluation exactly as pycocotools' COCOeval (see above). Returns, in percent, COCOeval's 12
 // stats: "AP" (IoU .50:.95, all areas, 100 detections), "AP50", "AP75", "APs", "APm", "APl" (areas

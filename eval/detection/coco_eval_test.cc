@@ -198,18 +198,6 @@ std::string ScriptPath() {
   return fs::exists(in_runfiles) ? in_runfiles : "eval/detection/coco_eval_reference.py";
 }
 
-void WriteDetections(const std::vector<Detection>& detections, const std::string& path) {
-  Json list = Json::array();
-  for (const Detection& d : detections) {
-    const double w = static_cast<double>(d.x2) - d.x1, h = static_cast<double>(d.y2) - d.y1;
-    list.push_back({{"image_id", d.image_id},
-                    {"category_id", d.label + 1},  // WriteCocoJson's category ids
-                    {"bbox", {static_cast<double>(d.x1), static_cast<double>(d.y1), w, h}},
-                    {"score", static_cast<double>(d.score)}});
-  }
-  std::ofstream(path) << list.dump();
-}
-
 // pycocotools' COCOeval.stats for each case (fractions, -1 where undefined).
 std::vector<std::vector<double>> PycocotoolsStats(const std::vector<Case>& cases) {
   const absl::StatusOr<std::string> python = PythonInterpreter();
@@ -221,7 +209,8 @@ std::vector<std::vector<double>> PycocotoolsStats(const std::vector<Case>& cases
     const std::string gt = TempPath(c.name + "_gt.json"), dt = TempPath(c.name + "_dt.json");
     const absl::Status written = WriteCocoJson(c.data, gt);
     EXPECT_TRUE(written.ok()) << written;
-    WriteDetections(c.detections, dt);
+    const absl::Status results = WriteCocoDetections(c.data, c.detections, dt);
+    EXPECT_TRUE(results.ok()) << results;
     absl::StrAppend(&command, " '", gt, "' '", dt, "'");
   }
   const int rc = std::system(command.c_str());

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/autograd.h>
 #include <torch/headeronly/version.h>
 #include <torch/utils.h>
 
@@ -20,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "configs/config.h"
+#include "google/protobuf/text_format.h"
 #include "eval/detection/draw.h"
 #include "moco/augment/augment.h"
 #include "moco/common/duration.h"
@@ -48,6 +50,60 @@ int64_t RoundUp(int64_t value, int64_t multiple) { return (value + multiple - 1)
 std::vector<double> Doubles(const google::protobuf::RepeatedField<float>& values) {
   return std::vector<double>(values.begin(), values.end());
 }
+
+// What a detection run's training depends on, which a checkpoint must match to be resumed: the
+// config's identity (ConfigIdentity: not the output folder, threads or device) and eval.detection
+// but for how often it logs and saves and what it draws.
+std::string DetectionIdentity(const config::ExperimentConfig& resolved) {
+  DetectionEvalConfig d = resolved.eval().detection();
+  d.clear_log_every_iterations();
+  d.clear_checkpoint_every_iterations();
+  d.clear_visualize_images();
+  d.clear_visualize_score_threshold();
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(d, &text);
+  return absl::StrCat(ConfigIdentity(resolved), "# eval.detection\n", text);
+}
+
+// Every process's rows (M_r x C double, CPU) on every process, in rank order: the row counts are
+// gathered first, each table padded to the largest, gathered, and the padding dropped.
+absl::StatusOr<at::Tensor> GatherRows(const at::Tensor& rows, const ProcessGroupHandle& group) {
+  const c10::Device device = group.backend() == Backend::kNccl ? c10::Device(c10::kCUDA, group.env().local_rank)
+                                                                : c10::Device(c10::kCPU);
+  MOCO_ASSIGN_OR_RETURN(at::Tensor counts, group.AllGather(at::full({1}, rows.size(0), at::kLong).to(device)));
+  counts = counts.cpu();
+  const int64_t most = counts.max().item<int64_t>();
+  at::Tensor padded = at::zeros({most, rows.size(1)}, rows.options());
+  padded.slice(0, 0, rows.size(0)).copy_(rows);
+  MOCO_ASSIGN_OR_RETURN(at::Tensor all, group.AllGather(padded.to(device)));
+  all = all.cpu();
+  std::vector<at::Tensor> parts;
+  for (int r = 0; r < group.world_size(); ++r) parts.push_back(all.slice(0, r * most, r * most + counts[r].item<int64_t>()));
+  return at::cat(parts).contiguous();
+}
+
+// A sum over the processes of a group whose gradient is the sum over the processes of theirs:
+// the CrossProcessSum of synchronised BN. (The group travels as an integer, the one kind of
+// value autograd's saved data holds; it outlives the run's backward passes.)
+class AllReduceSumFunction : public torch::autograd::Function<AllReduceSumFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, int64_t group) {
+    ctx->saved_data["group"] = group;
+    return Sum(x, group);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    return {Sum(grads[0], ctx->saved_data["group"].toInt()), at::Tensor()};
+  }
+
+ private:
+  static at::Tensor Sum(const at::Tensor& x, int64_t group) {
+    at::Tensor y = x.contiguous().clone();
+    const absl::Status status = reinterpret_cast<const ProcessGroupHandle*>(group)->AllReduceSum(y);
+    if (!status.ok()) throw std::runtime_error(absl::StrCat("synchronised BN: ", status.message()));
+    return y;
+  }
+};
 
 }  // namespace
 
@@ -136,9 +192,21 @@ DetectionPreprocessing PreprocessingFor(const config::ExperimentConfig& config, 
   return preprocessing;
 }
 
-absl::StatusOr<DecodedImages> DecodeImages(const DetectionDataset& data, const std::vector<int>& indices) {
-  DecodedImages decoded;
-  decoded.pixels.resize(data.images.size());
+std::array<int64_t, 2> PaddedBatchSize(const DetectionDataset& data, const std::vector<int>& image_indices,
+                                       const std::vector<int>& min_sizes, const DetectionPreprocessing& preprocessing) {
+  std::array<int64_t, 2> padded = {0, 0};
+  for (size_t k = 0; k < image_indices.size(); ++k) {
+    const DetectionImage& image = data.images.at(image_indices[k]);
+    const std::array<int64_t, 2> size = ResizedSize(image.height, image.width, min_sizes[k], preprocessing.max_size);
+    padded = {std::max(padded[0], size[0]), std::max(padded[1], size[1])};
+  }
+  const int64_t m = preprocessing.size_divisibility;
+  return {(padded[0] + m - 1) / m * m, (padded[1] + m - 1) / m * m};
+}
+
+absl::StatusOr<std::vector<at::Tensor>> DecodeDetectionImages(const DetectionDataset& data,
+                                                              const std::vector<int>& indices) {
+  std::vector<at::Tensor> pixels(indices.size());
   std::vector<absl::Status> statuses(indices.size());
   at::parallel_for(0, static_cast<int64_t>(indices.size()), 1, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
@@ -154,16 +222,17 @@ absl::StatusOr<DecodedImages> DecodeImages(const DetectionDataset& data, const s
         continue;
       }
       at::Tensor hwc = at::from_blob(image->pixels.data(), {image->height, image->width, 3}, at::kByte);
-      decoded.pixels[indices[k]] = hwc.permute({2, 0, 1}).contiguous();  // 3 x H x W
+      pixels[k] = hwc.permute({2, 0, 1}).contiguous();  // 3 x H x W
     }
   });
   for (const absl::Status& status : statuses) MOCO_RETURN_IF_ERROR(status);
-  return decoded;
+  return pixels;
 }
 
 DetectorBatch MakeDetectorBatch(const DetectionDataset& data, const std::vector<int>& image_indices,
                                 const std::vector<at::Tensor>& pixels, const std::vector<int>& min_sizes,
-                                const std::vector<bool>& flips, const DetectionPreprocessing& preprocessing) {
+                                const std::vector<bool>& flips, const DetectionPreprocessing& preprocessing,
+                                const std::array<int64_t, 2>* pad_to) {
   const size_t n = image_indices.size();
   TORCH_CHECK(pixels.size() == n && min_sizes.size() == n && flips.size() == n, "MakeDetectorBatch: ", n, " images, ",
               pixels.size(), " pixel tensors, ", min_sizes.size(), " sizes, ", flips.size(), " flips");
@@ -201,6 +270,12 @@ DetectorBatch MakeDetectorBatch(const DetectionDataset& data, const std::vector<
   }
   max_h = RoundUp(max_h, preprocessing.size_divisibility);
   max_w = RoundUp(max_w, preprocessing.size_divisibility);
+  if (pad_to != nullptr) {
+    TORCH_CHECK((*pad_to)[0] >= max_h && (*pad_to)[1] >= max_w, "MakeDetectorBatch: pad_to ", (*pad_to)[0], " x ",
+                (*pad_to)[1], " is smaller than the images' ", max_h, " x ", max_w);
+    max_h = (*pad_to)[0];
+    max_w = (*pad_to)[1];
+  }
   batch.images = at::zeros({static_cast<int64_t>(n), 3, max_h, max_w});
   for (size_t k = 0; k < n; ++k) {
     batch.images[k].slice(1, 0, resized[k].size(1)).slice(2, 0, resized[k].size(2)).copy_(resized[k]);
@@ -222,35 +297,52 @@ double DetectionLearningRate(const DetectionEvalConfig& d, int64_t iteration, in
 absl::StatusOr<EvaluateDetectorResult> EvaluateDetector(FasterRcnnC4Impl& model, const DetectionDataset& test,
                                                         const DetectionEvalConfig& d,
                                                         const DetectionPreprocessing& preprocessing,
-                                                        c10::Device device) {
+                                                        c10::Device device, const ProcessGroupHandle* group) {
   const Clock::time_point start = Clock::now();
-  std::vector<int> all(test.images.size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-  MOCO_ASSIGN_OR_RETURN(DecodedImages decoded, DecodeImages(test, all));
-  EvaluateDetectorResult result;
-  CocoEvaluator evaluator(&test);
-  evaluator.Reset();
+  const int world = group != nullptr ? group->world_size() : 1;
+  const int rank = group != nullptr ? group->rank() : 0;
+  // This process's detections, one row each: test image index, label, x1, y1, x2, y2, score (the
+  // floats held exactly in double), in the original image's pixels.
+  std::vector<double> rows;
   const bool was_training = model.is_training();
   model.eval();
-  at::NoGradGuard no_grad;
-  for (int i : all) {
-    DetectorBatch batch = MakeDetectorBatch(test, {i}, {decoded.pixels[i]}, {d.min_size()}, {false}, preprocessing);
-    ImageDetections found = model.Detect(batch.images.to(device), batch.image_sizes)[0];
-    at::Tensor boxes = found.boxes.to(at::kCPU, at::kFloat).contiguous();
-    at::Tensor scores = found.scores.to(at::kCPU, at::kFloat).contiguous();
-    at::Tensor labels = found.labels.to(at::kCPU, at::kLong).contiguous();
-    const auto [sx, sy] = batch.scales[0];
-    std::vector<Detection> detections;
-    for (int64_t k = 0; k < boxes.size(0); ++k) {
-      const float* b = boxes.data_ptr<float>() + 4 * k;
-      detections.push_back({test.images[i].id, static_cast<int>(labels.data_ptr<int64_t>()[k]),
-                            static_cast<float>(b[0] / sx), static_cast<float>(b[1] / sy), static_cast<float>(b[2] / sx),
-                            static_cast<float>(b[3] / sy), scores.data_ptr<float>()[k]});
+  {
+    at::NoGradGuard no_grad;
+    for (int i = rank; i < static_cast<int>(test.images.size()); i += world) {
+      MOCO_ASSIGN_OR_RETURN(std::vector<at::Tensor> pixels, DecodeDetectionImages(test, {i}));
+      DetectorBatch batch = MakeDetectorBatch(test, {i}, pixels, {d.min_size()}, {false}, preprocessing);
+      ImageDetections found = model.Detect(batch.images.to(device), batch.image_sizes)[0];
+      at::Tensor boxes = found.boxes.to(at::kCPU, at::kFloat).contiguous();
+      at::Tensor scores = found.scores.to(at::kCPU, at::kFloat).contiguous();
+      at::Tensor labels = found.labels.to(at::kCPU, at::kLong).contiguous();
+      const auto [sx, sy] = batch.scales[0];
+      for (int64_t k = 0; k < boxes.size(0); ++k) {
+        const float* b = boxes.data_ptr<float>() + 4 * k;
+        rows.insert(rows.end(), {static_cast<double>(i), static_cast<double>(labels.data_ptr<int64_t>()[k]),
+                                 static_cast<float>(b[0] / sx), static_cast<float>(b[1] / sy),
+                                 static_cast<float>(b[2] / sx), static_cast<float>(b[3] / sy), scores.data_ptr<float>()[k]});
+      }
     }
-    MOCO_RETURN_IF_ERROR(evaluator.Process({detections}));
-    result.detections.push_back(std::move(detections));
   }
   model.train(was_training);
+  at::Tensor table = at::tensor(rows, at::kDouble).view({-1, 7});
+  if (world > 1) {
+    MOCO_ASSIGN_OR_RETURN(table, GatherRows(table, *group));
+  }
+
+  // Every process has every detection: the AP is the one a single process computes.
+  EvaluateDetectorResult result;
+  result.detections.resize(test.images.size());
+  const double* row = table.data_ptr<double>();
+  for (int64_t r = 0; r < table.size(0); ++r, row += 7) {
+    const int i = static_cast<int>(row[0]);
+    result.detections[i].push_back({test.images[i].id, static_cast<int>(row[1]), static_cast<float>(row[2]),
+                                    static_cast<float>(row[3]), static_cast<float>(row[4]), static_cast<float>(row[5]),
+                                    static_cast<float>(row[6])});
+  }
+  CocoEvaluator evaluator(&test);
+  evaluator.Reset();
+  for (const std::vector<Detection>& detections : result.detections) MOCO_RETURN_IF_ERROR(evaluator.Process({detections}));
   MOCO_ASSIGN_OR_RETURN(result.metrics, evaluator.Evaluate());
   result.seconds = SecondsSince(start);
   return result;
@@ -258,27 +350,37 @@ absl::StatusOr<EvaluateDetectorResult> EvaluateDetector(FasterRcnnC4Impl& model,
 
 absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::ExperimentConfig& config, const ResNet& encoder,
                                                         const DetectionRunOptions& options) {
-  if (options.world_size > 1) {
-    return absl::UnimplementedError(absl::StrCat(
-        "world_size ", options.world_size,
-        " > 1 is not supported: normalized fine-tuning needs BN statistics synchronised across processes (SyncBN), "
-        "which is not implemented here; run one process"));
+  const ProcessGroupHandle* group = options.group;
+  const int world = group != nullptr ? group->world_size() : 1;
+  const bool lead = group == nullptr || group->rank() == 0;
+  config::ExperimentConfig resolved = Resolve(config);
+  DetectionEvalConfig* sampling = resolved.mutable_eval()->mutable_detection();
+  if (world > 1 && sampling->sampling() == DetectionEvalConfig::TORCH_RNG) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "eval.detection.sampling TORCH_RNG samples from one process's generator; with ", world,
+        " processes use PER_IMAGE (or leave it unset)"));
   }
-  const config::ExperimentConfig resolved = Resolve(config);
+  if (world > 1 && sampling->sampling() == DetectionEvalConfig::SAMPLING_UNSPECIFIED) {
+    sampling->set_sampling(DetectionEvalConfig::PER_IMAGE);  // the record says so
+  }
   const DetectionEvalConfig& d = resolved.eval().detection();
   const config::RunConfig& run = resolved.run();
   const Clock::time_point start = Clock::now();
-  MOCO_ASSIGN_OR_RETURN(const c10::Device device, PickDevice(run));
+  MOCO_ASSIGN_OR_RETURN(const c10::Device device, PickDevice(run, group != nullptr ? group->env().local_rank : 0));
 
   MOCO_ASSIGN_OR_RETURN(DetectionDataset train, LoadDetectionSplit(d, /*train=*/true));
   MOCO_ASSIGN_OR_RETURN(DetectionDataset test, LoadDetectionSplit(d, /*train=*/false));
   if (d.max_test_images() > 0 && static_cast<int>(test.images.size()) > d.max_test_images()) {
     test.images.resize(d.max_test_images());
   }
-  torch::manual_seed(run.seed());
+  torch::manual_seed(run.seed());  // every process builds the same detector
   FasterRcnnC4 model(SingleSplitCopy(encoder),
                      FasterRcnnOptionsFor(d, static_cast<int>(train.class_names.size())));
   model->to(device);
+  if (world > 1 && d.bn() == DetectionEvalConfig::TRAINED) {
+    model->backbone()->SynchronizeBatchNorm(std::make_shared<const CrossProcessSum>(
+        [group](const at::Tensor& x) { return AllReduceSumFunction::apply(x, reinterpret_cast<int64_t>(group)); }));
+  }
   const DetectionPreprocessing preprocessing = PreprocessingFor(resolved, *model);
 
   const std::filesystem::path out_dir(options.output_dir);
@@ -292,25 +394,43 @@ absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::Experiment
   train_options.iterations = options.max_iterations > 0 ? std::min(options.max_iterations, schedule) : schedule;
   train_options.seed = run.seed();
   train_options.device = device;
-  train_options.log = &std::cout;
+  train_options.log = lead ? &std::cout : nullptr;
   train_options.checkpoint_path = (out_dir / "checkpoint.pt").string();
-  train_options.config_text = ToText(resolved);
-  std::cout << absl::StrFormat(
-      "detection: Faster R-CNN C4 on %s (%d train / %d test images, %d classes), encoder %s, bn %s, %d of %d "
-      "iterations, batch %d, lr %g, feature stride %d, device %s\n",
-      DetectionEvalConfig::Dataset_Name(d.dataset()), train.images.size(), test.images.size(),
-      train.class_names.size(), options.init, DetectionEvalConfig::BatchNorm_Name(d.bn()), train_options.iterations,
-      schedule, d.batch_size(), d.lr(), model->feature_stride(), device.str());
+  train_options.checkpoint_every = d.checkpoint_every_iterations();
+  train_options.final_model_path = (out_dir / "model_final.pt").string();
+  train_options.config_text = DetectionIdentity(resolved);
+  train_options.group = group;
+  train_options.per_image_sampling = d.sampling() == DetectionEvalConfig::PER_IMAGE;
+  if (options.fresh && lead) {
+    std::filesystem::remove(train_options.checkpoint_path, error);
+    if (error) return absl::PermissionDeniedError(absl::StrCat(train_options.checkpoint_path, ": cannot delete: ", error.message()));
+  }
+  if (group != nullptr) MOCO_RETURN_IF_ERROR(group->Barrier());  // every process resumes from what rank 0 left
+  if (lead) {
+    std::cout << absl::StrFormat(
+        "detection: Faster R-CNN C4 on %s (%d train / %d test images, %d classes), encoder %s, bn %s, %d of %d "
+        "iterations, batch %d over %d process(es), lr %g, feature stride %d, device %s\n",
+        DetectionEvalConfig::Dataset_Name(d.dataset()), train.images.size(), test.images.size(),
+        train.class_names.size(), options.init, DetectionEvalConfig::BatchNorm_Name(d.bn()), train_options.iterations,
+        schedule, d.batch_size(), world, d.lr(), model->feature_stride(), device.str());
+  }
   MOCO_ASSIGN_OR_RETURN(TrainDetectorResult trained, TrainDetector(*model, train, d, preprocessing, train_options));
-  MOCO_ASSIGN_OR_RETURN(EvaluateDetectorResult evaluated, EvaluateDetector(*model, test, d, preprocessing, device));
+  MOCO_ASSIGN_OR_RETURN(EvaluateDetectorResult evaluated, EvaluateDetector(*model, test, d, preprocessing, device, group));
 
   DetectionRunResult result;
   result.metrics = evaluated.metrics;
   result.iterations = trained.iterations;
+  result.resumed_from = trained.resumed_from;
   result.seconds_per_iteration = trained.seconds_per_iteration;
   result.train_seconds = trained.seconds;
   result.eval_seconds = evaluated.seconds;
   result.checkpoint_path = train_options.checkpoint_path;
+  result.final_model_path = train_options.final_model_path;
+  if (!lead) return result;  // rank 0 writes the detections, picture and record
+  std::vector<Detection> detections;
+  for (const std::vector<Detection>& found : evaluated.detections) detections.insert(detections.end(), found.begin(), found.end());
+  result.detections_path = (out_dir / "detections.json").string();
+  MOCO_RETURN_IF_ERROR(WriteCocoDetections(test, detections, result.detections_path));
 
   // The picture: the first test images with their ground truth and confident detections.
   const int shown = std::min<int>(d.visualize_images(), static_cast<int>(test.images.size()));
@@ -341,14 +461,20 @@ absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::Experiment
     for (size_t k = trained.total_losses.size() - tail; k < trained.total_losses.size(); ++k) sum += trained.total_losses[k];
     metrics["final_loss"] = sum / tail;
   }
-  StampRecord(resolved, device, options.threads, options.world_size, &record);
-  // The detection result depends on eval.detection, which a config's identity leaves out.
-  record.set_config_hash(ConfigHash(record.config()));
+  StampRecord(resolved, device, options.threads, world, &record);
+  // The detection result depends on eval.detection, which a config's identity leaves out; not on
+  // how often the training state is saved. (Fields added since the first detection records are
+  // left out where they hold their defaults, so those records keep their hashes.)
+  config::ExperimentConfig hashed = resolved;
+  hashed.mutable_eval()->mutable_detection()->clear_checkpoint_every_iterations();
+  if (d.sampling() == DetectionEvalConfig::SAMPLING_UNSPECIFIED) hashed.mutable_eval()->mutable_detection()->clear_sampling();
+  record.set_config_hash(ConfigHash(ToText(hashed)));
   record.set_checkpoint(options.init);
   record.set_data(DataPath(d.root()));
   std::string note = absl::StrCat("init=", options.init, "; bn=", d.bn() == DetectionEvalConfig::FROZEN ? "frozen" : "trained",
                                   "; schedule=", d.schedule() == DetectionEvalConfig::SCHEDULE_2X ? "2x" : "1x", " (",
-                                  schedule, " iterations); detector checkpoint ", result.checkpoint_path);
+                                  schedule, " iterations); detector ", result.final_model_path);
+  if (trained.resumed_from > 0) absl::StrAppend(&note, "; resumed from iteration ", trained.resumed_from);
   if (trained.iterations < schedule) {
     absl::StrAppend(&note, "; stopped by --max_iters after ", trained.iterations, " of ", schedule, " iterations");
   }

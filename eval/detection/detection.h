@@ -11,7 +11,8 @@
 //   options.init = path;
 //   options.output_dir = "runs/detection/pennfudan";
 //   MOCO_ASSIGN_OR_RETURN(DetectionRunResult result, RunDetectionTransfer(config, encoder, options));
-//   // result.metrics.at("AP50"); output_dir holds checkpoint.pt, record.json, detections.png.
+//   // result.metrics.at("AP50"); output_dir holds checkpoint.pt, model_final.pt, record.json, detections.json
+//   // (COCO's results format: pycocotools or COCO's server score it) and detections.png.
 #ifndef MOCO_EVAL_DETECTION_DETECTION_H_
 #define MOCO_EVAL_DETECTION_DETECTION_H_
 
@@ -31,6 +32,7 @@
 #include "eval/detection/coco_eval.h"
 #include "eval/detection/faster_rcnn.h"
 #include "eval/evaluator.h"
+#include "moco/distributed/process_group.h"
 #include "moco/models/resnet.h"
 
 namespace moco {
@@ -58,11 +60,12 @@ struct DetectionPreprocessing {
 // ImageNet's), max_size from eval.detection, divisibility from the model.
 DetectionPreprocessing PreprocessingFor(const config::ExperimentConfig& config, const FasterRcnnC4Impl& model);
 
-// Training images and their boxes in memory (decoded once).
-struct DecodedImages {
-  std::vector<at::Tensor> pixels;  // per image: 3 x H x W uint8
-};
-absl::StatusOr<DecodedImages> DecodeImages(const DetectionDataset& data, const std::vector<int>& indices);
+// Images are decoded when a batch needs them, never all up front: a COCO-size training set
+// (118 k images) is its annotations in memory, not its pixels.
+// Images `indices` of `data`, each 3 x H x W uint8, decoded in parallel. The error of the first
+// that fails names its file (also when its size is not its annotation's).
+absl::StatusOr<std::vector<at::Tensor>> DecodeDetectionImages(const DetectionDataset& data,
+                                                              const std::vector<int>& indices);
 
 // A batch as the detector takes it.
 struct DetectorBatch {
@@ -73,10 +76,18 @@ struct DetectorBatch {
 };
 
 // Resizes (shorter side to min_sizes[k], longer <= max_size, antialiased bilinear), flips
-// (flips[k]), normalises and pads the images `pixels[k]` of dataset images `image_indices[k]`.
+// (flips[k]), normalises and pads the images `pixels[k]` of dataset images `image_indices[k]`:
+// to the smallest size divisible by the stride that holds them all, or to *pad_to (at least that).
 DetectorBatch MakeDetectorBatch(const DetectionDataset& data, const std::vector<int>& image_indices,
                                 const std::vector<at::Tensor>& pixels, const std::vector<int>& min_sizes,
-                                const std::vector<bool>& flips, const DetectionPreprocessing& preprocessing);
+                                const std::vector<bool>& flips, const DetectionPreprocessing& preprocessing,
+                                const std::array<int64_t, 2>* pad_to = nullptr);
+
+// The (height, width) MakeDetectorBatch pads images `image_indices` resized to `min_sizes` to,
+// from their annotated sizes: what every process pads its share of a global batch to, so that
+// its BN statistics are those one process would compute over the whole batch.
+std::array<int64_t, 2> PaddedBatchSize(const DetectionDataset& data, const std::vector<int>& image_indices,
+                                       const std::vector<int>& min_sizes, const DetectionPreprocessing& preprocessing);
 
 // The learning rate of `iteration` (0-based) in a schedule of `schedule_iterations`: lr,
 // ramped linearly from warmup_factor * lr over warmup_iterations, x 0.1 from iteration
@@ -85,7 +96,8 @@ double DetectionLearningRate(const config::DetectionEvalConfig& detection, int64
                              int64_t schedule_iterations);
 
 struct TrainDetectorResult {
-  std::vector<double> total_losses;  // per iteration
+  std::vector<double> total_losses;  // per iteration (those before a resume from the checkpoint)
+  int64_t resumed_from = 0;          // the checkpoint's iteration (0: started afresh)
   int64_t iterations = 0;
   double seconds = 0;
   double seconds_per_iteration = 0;  // mean, after the first iteration
@@ -98,14 +110,30 @@ struct TrainDetectorOptions {
   uint64_t seed = 0;                // image order, flips, sizes (torch's RNG samples anchors and RoIs)
   c10::Device device = c10::kCPU;   // where the model is
   std::ostream* log = nullptr;      // progress lines, every log_every_iterations
-  std::string checkpoint_path;      // written at the end (model and optimizer) when not empty
-  std::string config_text;          // stored in the checkpoint
+  // The training state (model, optimizer, torch's RNG, iteration, losses so far), written
+  // atomically every checkpoint_every iterations (0: never on the way) and where training stops,
+  // before PreciseBN. When the file exists, training resumes from it: the image order, sizes and
+  // flips are drawn again up to its iteration, so a resumed run is bit-identical to one never
+  // stopped (on the CPU). Empty: no checkpoint.
+  std::string checkpoint_path;
+  int64_t checkpoint_every = 0;
+  // The detector as evaluated (after PreciseBN), in the checkpoint's format, when not empty.
+  std::string final_model_path;
+  // Stored in the checkpoint; a checkpoint written with another text is refused.
+  std::string config_text;
+  // The processes the run is split over (nullptr: this one alone). Each takes its contiguous share
+  // of every global batch (eval.detection.batch_size, which their number must divide), padded as
+  // the whole batch is; the losses and gradients are averaged over them (BN is synchronised by
+  // the backbone: ResNet::SynchronizeBatchNorm), and only rank 0 writes files.
+  const ProcessGroupHandle* group = nullptr;
+  // Anchors and RoIs sampled per image of the global batch (eval.detection.sampling PER_IMAGE).
+  bool per_image_sampling = false;
 };
 
 // Fine-tunes `model` on the images of `train` that have a non-crowd box, with SGD as
-// eval.detection says. A non-finite loss stops training with an error naming the iteration.
-// With bn TRAINED and precise_bn_iterations > 0, BN statistics are then recomputed over that
-// many more training batches (PreciseBN), before the checkpoint is written.
+// eval.detection says, from options.checkpoint_path where it exists. A non-finite loss stops
+// training with an error naming the iteration. With bn TRAINED and precise_bn_iterations > 0,
+// BN statistics are then recomputed over that many more training batches (PreciseBN).
 absl::StatusOr<TrainDetectorResult> TrainDetector(FasterRcnnC4Impl& model, const DetectionDataset& train,
                                                   const config::DetectionEvalConfig& detection,
                                                   const DetectionPreprocessing& preprocessing,
@@ -118,26 +146,37 @@ struct EvaluateDetectorResult {
 };
 
 // Detects on every image of `test` (one at a time, shorter side min_size, eval mode) and
-// evaluates with CocoEvaluator.
+// evaluates with CocoEvaluator. With a group of several processes, each detects every
+// world_size-th image (from its rank), the detections are gathered, and every process returns
+// them all and the AP one process computes over them.
 absl::StatusOr<EvaluateDetectorResult> EvaluateDetector(FasterRcnnC4Impl& model, const DetectionDataset& test,
                                                         const config::DetectionEvalConfig& detection,
-                                                        const DetectionPreprocessing& preprocessing, c10::Device device);
+                                                        const DetectionPreprocessing& preprocessing, c10::Device device,
+                                                        const ProcessGroupHandle* group = nullptr);
 
 struct DetectionRunOptions {
   std::string init = "random";  // what the encoder is, for the record: "random" or its file
-  std::string output_dir;       // checkpoint.pt, record.json, detections.png go here
+  // checkpoint.pt (the training state, resumed from when present), model_final.pt (the detector
+  // as evaluated), record.json, detections.json and detections.png go here.
+  std::string output_dir;
+  bool fresh = false;           // delete checkpoint.pt first: start over
   int64_t max_iterations = 0;   // stop early after this many (0: the whole schedule)
   int threads = 1;              // for the record
-  int world_size = 1;           // > 1 is refused: SyncBN across processes is not implemented
+  // The processes the run is split over (nullptr: this one alone): each trains on its share of
+  // every batch with BN synchronised (bn TRAINED) and detects a share of the test images; rank 0
+  // writes every file.
+  const ProcessGroupHandle* group = nullptr;
 };
 
 struct DetectionRunResult {
   Metrics metrics;
   int64_t iterations = 0;
+  int64_t resumed_from = 0;  // the checkpoint's iteration this session started from (0: afresh)
   double seconds_per_iteration = 0;
   double train_seconds = 0;
   double eval_seconds = 0;
-  std::string record_path, checkpoint_path, picture_path;
+  std::string record_path, checkpoint_path, final_model_path, picture_path;
+  std::string detections_path;  // the test split's detections in COCO's results format
 };
 
 // The whole protocol: the config must be validated; `encoder` is copied (with bn_splits 1)

@@ -1,6 +1,7 @@
 #include "eval/detection/detection.h"
 
 #include <ATen/ATen.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/utils.h>
@@ -11,10 +12,16 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "configs/config.h"
-#include "moco/common/paths.h"
 #include "configs/record.h"
+#include "eval/detection/coco_eval.h"
+#include "moco/common/files.h"
+#include "moco/common/paths.h"
+#include "moco/common/subprocess.h"
 #include "moco/models/resnet.h"
+#include "moco/train/checkpoint.h"
+#include "nlohmann/json.hpp"
 
 namespace moco {
 namespace {
@@ -152,6 +159,58 @@ TEST(Detection, OverfitsTwoImagesAndThenDetectsThem) {
   }
 }
 
+// Stopped after 3 of 6 iterations (the lr schedule of 6 kept) and resumed from checkpoint.pt, the
+// run ends bit-identical to one never stopped: weights, optimizer, torch's RNG, losses, and the
+// detector after PreciseBN. A checkpoint of another config, or a corrupt one, is refused.
+TEST(TrainDetector, ResumesFromItsCheckpointBitIdentically) {
+  config::ExperimentConfig config = TinyConfig();
+  config::DetectionEvalConfig* d = config.mutable_eval()->mutable_detection();
+  d->set_precise_bn_iterations(2);
+  d->set_warmup_iterations(2);
+  absl::StatusOr<DetectionDataset> train = LoadDetectionSplit(*d, /*train=*/true);
+  ASSERT_TRUE(train.ok()) << train.status();
+  train->images.resize(6);
+  auto run = [&](const std::string& dir, int64_t iterations, const std::string& identity) {
+    std::filesystem::create_directories(dir);
+    torch::manual_seed(3);
+    FasterRcnnC4 model(ResNet(ResNetOptions(18).width_multiplier(0.125).cifar_stem(true)), FasterRcnnOptionsFor(*d, 1));
+    TrainDetectorOptions options;
+    options.iterations = iterations;
+    options.schedule_iterations = 6;
+    options.seed = 11;
+    options.checkpoint_path = dir + "/checkpoint.pt";
+    options.checkpoint_every = 2;
+    options.final_model_path = dir + "/model_final.pt";
+    options.config_text = identity;
+    return TrainDetector(*model, *train, *d, PreprocessingFor(config, *model), options);
+  };
+  const std::string straight = TestDir("resume_straight"), stopped = TestDir("resume_stopped");
+  absl::StatusOr<TrainDetectorResult> whole = run(straight, 6, "config A");
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->resumed_from, 0);
+  absl::StatusOr<TrainDetectorResult> first = run(stopped, 3, "config A");
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<TrainDetectorResult> second = run(stopped, 6, "config A");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->resumed_from, 3);
+  EXPECT_EQ(second->total_losses, whole->total_losses);
+  for (const char* file : {"/checkpoint.pt", "/model_final.pt"}) {
+    absl::StatusOr<std::vector<std::string>> differences = CheckpointDifferences(straight + file, stopped + file);
+    ASSERT_TRUE(differences.ok()) << differences.status();
+    EXPECT_TRUE(differences->empty()) << file << ": " << differences->front();
+  }
+
+  absl::StatusOr<TrainDetectorResult> other = run(stopped, 6, "config B");
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition) << other.status();
+  EXPECT_THAT(std::string(other.status().message()), testing::HasSubstr("another config"));
+  absl::StatusOr<TrainDetectorResult> shorter = run(stopped, 4, "config A");
+  EXPECT_EQ(shorter.status().code(), absl::StatusCode::kFailedPrecondition) << shorter.status();
+  std::filesystem::resize_file(stopped + "/checkpoint.pt", 1000);
+  absl::StatusOr<TrainDetectorResult> corrupt = run(stopped, 6, "config A");
+  EXPECT_EQ(corrupt.status().code(), absl::StatusCode::kDataLoss) << corrupt.status();
+  EXPECT_THAT(std::string(corrupt.status().message()), testing::HasSubstr(stopped + "/checkpoint.pt"));
+}
+
 TEST(TrainDetector, PreciseBatchNormAveragesBatchStatisticsUnderTheFinalWeights) {
   config::ExperimentConfig config = TinyConfig();
   config::DetectionEvalConfig* d = config.mutable_eval()->mutable_detection();
@@ -171,9 +230,9 @@ TEST(TrainDetector, PreciseBatchNormAveragesBatchStatisticsUnderTheFinalWeights)
   ASSERT_TRUE(trained.ok()) << trained.status();
   // Every batch is the one image, unflipped: the stem BN's statistics must be those of the
   // stem convolution's output on it, under the final weights (variance unbiased, as BN keeps it).
-  absl::StatusOr<DecodedImages> decoded = DecodeImages(*train, {0});
+  absl::StatusOr<std::vector<at::Tensor>> decoded = DecodeDetectionImages(*train, {0});
   ASSERT_TRUE(decoded.ok());
-  DetectorBatch batch = MakeDetectorBatch(*train, {0}, {decoded->pixels[0]}, {d->min_size()}, {false}, pre);
+  DetectorBatch batch = MakeDetectorBatch(*train, {0}, *decoded, {d->min_size()}, {false}, pre);
   auto named = model->named_parameters();
   at::Tensor conv = at::conv2d(batch.images, named["backbone.conv1.weight"], {}, 1, 1);
   auto buffers = model->named_buffers();
@@ -187,9 +246,10 @@ TEST(TrainDetector, PreciseBatchNormAveragesBatchStatisticsUnderTheFinalWeights)
   }
 }
 
-TEST(RunDetectionTransfer, WritesCheckpointRecordAndPicture) {
+TEST(RunDetectionTransfer, WritesCheckpointRecordDetectionsAndPicture) {
   config::ExperimentConfig config = TinyConfig();
   config.mutable_eval()->mutable_detection()->set_max_test_images(2);
+  config.mutable_eval()->mutable_detection()->set_score_threshold(0);  // keep every detection, to score
   config.mutable_eval()->mutable_detection()->set_visualize_images(2);
   torch::manual_seed(0);
   ResNet encoder(ResNetOptions(18).width_multiplier(0.125).cifar_stem(true).bn_splits(8));
@@ -211,10 +271,29 @@ TEST(RunDetectionTransfer, WritesCheckpointRecordAndPicture) {
   EXPECT_EQ(record->checkpoint(), "random");
   EXPECT_NE(record->note().find("stopped by --max_iters after 2 of 100"), std::string::npos) << record->note();
 
-  options.world_size = 2;
-  absl::StatusOr<DetectionRunResult> refused = RunDetectionTransfer(config, encoder, options);
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(refused.status().message().find("SyncBN"), std::string::npos);
+  // detections.json is COCO's results format: pycocotools scores it against the test split (as
+  // WriteCocoJson writes it) and gets the record's AP.
+  absl::StatusOr<DetectionDataset> test = LoadDetectionSplit(config.eval().detection(), /*train=*/false);
+  ASSERT_TRUE(test.ok()) << test.status();
+  test->images.resize(2);
+  const std::string gt = TestDir("pennfudan_test_gt.json"), stats = TestDir("pycocotools_stats.json");
+  ASSERT_TRUE(WriteCocoJson(*test, gt).ok());
+  absl::StatusOr<std::string> python = PythonInterpreter();
+  ASSERT_TRUE(python.ok()) << python.status();
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const std::string script = absl::StrCat(srcdir != nullptr ? srcdir : ".", "/moco_cpp/eval/detection/coco_eval_reference.py");
+  absl::StatusOr<ProcessResult> scored = RunProcess({*python, script, stats, gt, result->detections_path}, ProcessOptions());
+  ASSERT_TRUE(scored.ok()) << scored.status();
+  ASSERT_EQ(scored->exit_code, 0);
+  absl::StatusOr<std::string> stats_text = ReadFile(stats);
+  ASSERT_TRUE(stats_text.ok()) << stats_text.status();
+  const std::vector<double> reference = nlohmann::json::parse(*stats_text)["stats"][0].get<std::vector<double>>();
+  const char* names[] = {"AP", "AP50", "AP75", "APs", "APm", "APl"};
+  for (int k = 0; k < 6; ++k) {
+    const double ours = record->metrics().at(names[k]);
+    EXPECT_NEAR(ours, reference[k] < 0 ? -1.0 : 100.0 * reference[k], 1e-9) << names[k];
+  }
+  EXPECT_GT(record->metrics().at("AP50"), 0.0) << "a test that scores no detection checks nothing";
 }
 
 }  // namespace

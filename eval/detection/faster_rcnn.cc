@@ -122,8 +122,7 @@ DetectorParameters FasterRcnnC4Impl::TrainableParameters() const {
 }
 
 at::Tensor FasterRcnnC4Impl::Features(const at::Tensor& images) {
-  at::Tensor x = backbone_->stem_bn()(backbone_->stem_conv()(images)).relu_();
-  if (!backbone_->options().cifar_stem()) x = at::max_pool2d(x, {3, 3}, {2, 2}, {1, 1});
+  at::Tensor x = backbone_->stem(images);
   for (int stage = 1; stage <= 3; ++stage) x = backbone_->stage(stage)->forward(x);
   return x;  // N x C4 x H/s x W/s
 }
@@ -182,10 +181,17 @@ std::pair<at::Tensor, at::Tensor> FasterRcnnC4Impl::BoxHead(const at::Tensor& fe
 
 DetectorLosses FasterRcnnC4Impl::Losses(const at::Tensor& images,
                                         const std::vector<std::array<int64_t, 2>>& image_sizes,
-                                        const std::vector<ImageTargets>& targets) {
+                                        const std::vector<ImageTargets>& targets,
+                                        const std::vector<std::array<uint64_t, 2>>* sample_seeds) {
   const int64_t n = images.size(0);
   TORCH_CHECK(static_cast<int64_t>(image_sizes.size()) == n && static_cast<int64_t>(targets.size()) == n,
               "FasterRcnnC4::Losses: ", n, " images, ", image_sizes.size(), " sizes, ", targets.size(), " targets");
+  TORCH_CHECK(sample_seeds == nullptr || static_cast<int64_t>(sample_seeds->size()) == n, "FasterRcnnC4::Losses: ", n,
+              " images, ", sample_seeds == nullptr ? 0 : sample_seeds->size(), " sample seeds");
+  const auto seed = [&](int64_t i, int which) -> std::optional<uint64_t> {
+    if (sample_seeds == nullptr) return std::nullopt;
+    return (*sample_seeds)[i][which];
+  };
   const int num_classes = options_.num_classes();
   at::Tensor features = Features(images);
   RpnOutputs rpn = Rpn(features);
@@ -209,7 +215,7 @@ DetectorLosses FasterRcnnC4Impl::Losses(const at::Tensor& images,
                                                        options_.rpn_background_iou(), /*allow_low_quality=*/true)
                                       : at::full({num_anchors}, -1, at::kLong);
     auto [pos, neg] = SampleBalanced(BinaryLabels(anchor_matched), options_.rpn_batch_size_per_image(),
-                                     options_.rpn_positive_fraction());
+                                     options_.rpn_positive_fraction(), seed(i, 0));
     at::Tensor sampled = at::cat({pos, neg});
     at::Tensor sampled_targets =
         at::cat({at::ones({pos.size(0)}, features.options()), at::zeros({neg.size(0)}, features.options())});
@@ -226,7 +232,7 @@ DetectorLosses FasterRcnnC4Impl::Losses(const at::Tensor& images,
                                                     options_.roi_foreground_iou(), /*allow_low_quality=*/false)
                                    : at::full({candidates.size(0)}, -1, at::kLong);
     auto [fg, bg] = SampleBalanced(BinaryLabels(roi_matched), options_.roi_batch_size_per_image(),
-                                   options_.roi_positive_fraction());
+                                   options_.roi_positive_fraction(), seed(i, 1));
     at::Tensor chosen = at::cat({fg, bg});
     at::Tensor boxes = candidates.index_select(0, chosen);  // S x 4
     rois.push_back(at::cat({at::full({boxes.size(0), 1}, static_cast<double>(i), boxes.options()), boxes}, 1));

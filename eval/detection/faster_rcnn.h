@@ -16,8 +16,8 @@
 // Batch norm (the paper's "normalized fine-tuning"): with kTrained every BN of the backbone
 // and of the res5 head normalises with batch statistics in train mode and learns its affine
 // parameters; with kFrozen every BN uses the encoder's stored statistics and its affine
-// parameters do not train (FrozenBatchNorm), in train mode too. Statistics are per process:
-// this module does not synchronise them (see RunDetectionTransfer for world_size > 1).
+// parameters do not train (FrozenBatchNorm), in train mode too. Statistics are per process
+// unless the backbone's SynchronizeBatchNorm synchronises them (several processes).
 //
 // Boxes are (x1, y1, x2, y2) in the pixels of the (resized) input image, continuous
 // coordinates (width = x2 - x1), labels 0..num_classes-1. The anchors of a feature map are
@@ -127,6 +127,8 @@ class FasterRcnnC4Impl : public torch::nn::Module {
   int feature_stride() const { return feature_stride_; }
   int num_anchor_kinds() const;
   const FasterRcnnOptions& options() const { return options_; }
+  // The encoder: res2-res4 and the stem make the features, res5 the box head.
+  ResNet backbone() const { return backbone_; }
 
   // images: N x 3 x H x W (normalised, zero-padded) -> res4 features N x C4 x H/s x W/s
   // (rounded up).
@@ -140,9 +142,13 @@ class FasterRcnnC4Impl : public torch::nn::Module {
   // RoIs K x 5 (batch index, x1, y1, x2, y2) -> class logits K x (C + 1), deltas K x 4C.
   std::pair<at::Tensor, at::Tensor> BoxHead(const at::Tensor& features, const at::Tensor& rois);
 
-  // A training step's losses (call in train mode). Crowd boxes must already be removed.
+  // A training step's losses (call in train mode). Crowd boxes must already be removed. Anchors
+  // and RoIs are sampled from torch's global generator, image after image, unless
+  // `sample_seeds` gives each image a generator of its own (SampleBalanced's seed): two per
+  // image, its anchors' then its RoIs'.
   DetectorLosses Losses(const at::Tensor& images, const std::vector<std::array<int64_t, 2>>& image_sizes,
-                        const std::vector<ImageTargets>& targets);
+                        const std::vector<ImageTargets>& targets,
+                        const std::vector<std::array<uint64_t, 2>>* sample_seeds = nullptr);
   // Inference (call in eval mode, under NoGradGuard): softmax scores, per-class decoded and
   // clipped boxes, score > score_threshold, per-class NMS, the best detections_per_image.
   std::vector<ImageDetections> Detect(const at::Tensor& images, const std::vector<std::array<int64_t, 2>>& image_sizes);

@@ -1,6 +1,7 @@
 #include "eval/detection/ops.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Dispatch.h>
 #include <c10/util/Exception.h>
 
@@ -278,7 +279,8 @@ at::Tensor MatchProposals(const at::Tensor& iou, double high, double low, bool a
   return matches;
 }
 
-std::pair<at::Tensor, at::Tensor> SampleBalanced(const at::Tensor& labels, int64_t batch, double positive_fraction) {
+std::pair<at::Tensor, at::Tensor> SampleBalanced(const at::Tensor& labels, int64_t batch, double positive_fraction,
+                                                 std::optional<uint64_t> seed) {
   TORCH_CHECK(labels.dim() == 1 && !at::isFloatingType(labels.scalar_type()),
               "SampleBalanced labels must be an integer vector, got ", labels.scalar_type(), " of shape ",
               labels.sizes());
@@ -291,8 +293,15 @@ std::pair<at::Tensor, at::Tensor> SampleBalanced(const at::Tensor& labels, int64
       std::min(static_cast<int64_t>(static_cast<double>(batch) * positive_fraction), positive.size(0));
   const int64_t num_neg = std::min(batch - num_pos, negative.size(0));
   const auto options = labels.options().dtype(at::kLong);
-  const at::Tensor perm_pos = at::randperm(positive.size(0), options).slice(0, 0, num_pos);
-  const at::Tensor perm_neg = at::randperm(negative.size(0), options).slice(0, 0, num_neg);
+  at::Tensor perm_pos, perm_neg;
+  if (seed.has_value()) {
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(*seed);
+    perm_pos = at::randperm(positive.size(0), generator, at::kLong).slice(0, 0, num_pos).to(labels.device());
+    perm_neg = at::randperm(negative.size(0), generator, at::kLong).slice(0, 0, num_neg).to(labels.device());
+  } else {
+    perm_pos = at::randperm(positive.size(0), options).slice(0, 0, num_pos);
+    perm_neg = at::randperm(negative.size(0), options).slice(0, 0, num_neg);
+  }
   return {positive.index_select(0, perm_pos), negative.index_select(0, perm_neg)};
 }
 

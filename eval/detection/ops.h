@@ -21,6 +21,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -99,8 +100,10 @@ at::Tensor MatchProposals(const at::Tensor& iou, double high, double low, bool a
 // indices), at most int(batch * positive_fraction) positives and batch minus the positives
 // taken negatives, each a random subset in random order. Draws two torch.randperm from the
 // global generator of the labels' device, in torchvision's order, so a seeded run picks
-// the same indices as torchvision.
-std::pair<at::Tensor, at::Tensor> SampleBalanced(const at::Tensor& labels, int64_t batch, double positive_fraction);
+// the same indices as torchvision; with `seed`, from a CPU generator of that seed instead (the
+// same indices on any device and in any process).
+std::pair<at::Tensor, at::Tensor> SampleBalanced(const at::Tensor& labels, int64_t batch, double positive_fraction,
+                                                 std::optional<uint64_t> seed = std::nullopt);
 
 }  // namespace moco
 

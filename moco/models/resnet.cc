@@ -98,6 +98,30 @@ torch::Tensor SplitBatchNorm(nn::BatchNorm2d& bn, const torch::Tensor& x, int sp
   return out;
 }
 
+torch::Tensor SyncBatchNorm(nn::BatchNorm2d& bn, const torch::Tensor& x, const CrossProcessSum& sum) {
+  if (!bn->is_training()) return bn->forward(x);
+  const int64_t c = x.size(1);
+  const std::vector<int64_t> reduced = {0, 2, 3};
+  torch::Tensor stats = torch::cat({x.sum(reduced, false, torch::kDouble), x.square().sum(reduced, false, torch::kDouble),
+                                    torch::full({1}, static_cast<double>(x.numel() / c), x.options().dtype(torch::kDouble))});
+  stats = sum(stats);
+  const torch::Tensor count = stats.slice(0, 2 * c, 2 * c + 1);
+  const torch::Tensor mean = stats.slice(0, 0, c) / count;
+  const torch::Tensor var = (stats.slice(0, c, 2 * c) / count - mean.square()).clamp_min(0.0);
+  {
+    torch::NoGradGuard no_grad;
+    bn->num_batches_tracked.add_(1);
+    const double n = count.item<double>();
+    const std::optional<double> momentum = bn->options.momentum();
+    const double factor = momentum.has_value() ? *momentum : 1.0 / bn->num_batches_tracked.item<double>();
+    bn->running_mean.mul_(1.0 - factor).add_(mean.to(bn->running_mean.dtype()), factor);
+    bn->running_var.mul_(1.0 - factor).add_((var * (n / std::max(n - 1.0, 1.0))).to(bn->running_var.dtype()), factor);
+  }
+  const torch::Tensor scale = bn->weight * torch::rsqrt(var + bn->options.eps()).to(x.scalar_type());
+  const torch::Tensor shift = bn->bias - mean.to(x.scalar_type()) * scale;
+  return x * scale.view({1, c, 1, 1}) + shift.view({1, c, 1, 1});
+}
+
 ResidualBlockImpl::ResidualBlockImpl(int in_channels, int width, int stride, bool bottleneck, int bn_splits)
     : in_channels_(in_channels), width_(width), stride_(stride), bottleneck_(bottleneck), bn_splits_(bn_splits) {
   reset();
@@ -126,12 +150,16 @@ void ResidualBlockImpl::reset() {
   }
 }
 
+torch::Tensor ResidualBlockImpl::Norm(nn::BatchNorm2d& bn, const torch::Tensor& x) {
+  return sync_ ? SyncBatchNorm(bn, x, *sync_) : SplitBatchNorm(bn, x, bn_splits_);
+}
+
 torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = SplitBatchNorm(bn1, conv1(x), bn_splits_).relu_();
-  out = SplitBatchNorm(bn2, conv2(out), bn_splits_);
-  if (bottleneck_) out = SplitBatchNorm(bn3, conv3(out.relu_()), bn_splits_);
+  torch::Tensor out = Norm(bn1, conv1(x)).relu_();
+  out = Norm(bn2, conv2(out));
+  if (bottleneck_) out = Norm(bn3, conv3(out.relu_()));
   torch::Tensor identity = x;
-  if (downsample_conv) identity = SplitBatchNorm(downsample_bn, downsample_conv(x), bn_splits_);
+  if (downsample_conv) identity = Norm(downsample_bn, downsample_conv(x));
   return (out + identity).relu_();
 }
 
@@ -188,9 +216,22 @@ void ResNetImpl::reset() {
   }
 }
 
-torch::Tensor ResNetImpl::features(const torch::Tensor& images) {
-  torch::Tensor x = SplitBatchNorm(bn1, conv1(images), options_.bn_splits()).relu_();
+void ResNetImpl::SynchronizeBatchNorm(std::shared_ptr<const CrossProcessSum> sum) {
+  sync_ = sum;
+  for (const auto& module : modules(/*include_self=*/false)) {
+    if (auto* block = module->as<ResidualBlock>()) block->set_sync(sum);
+  }
+}
+
+torch::Tensor ResNetImpl::stem(const torch::Tensor& images) {
+  const torch::Tensor y = conv1(images);
+  torch::Tensor x = (sync_ ? SyncBatchNorm(bn1, y, *sync_) : SplitBatchNorm(bn1, y, options_.bn_splits())).relu_();
   if (!options_.cifar_stem()) x = torch::max_pool2d(x, 3, 2, 1);
+  return x;
+}
+
+torch::Tensor ResNetImpl::features(const torch::Tensor& images) {
+  torch::Tensor x = stem(images);
   for (auto& layer : layers_) x = layer->forward(x);
   return x.mean({2, 3});  // global average pool: N x feature_dim
 }

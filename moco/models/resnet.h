@@ -17,6 +17,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
+#include <memory>
 #include <vector>
 
 namespace moco {
@@ -48,17 +50,33 @@ struct ResNetOptions {
 // chunks' statistics. In eval mode, or with splits == 1, it is plain BN.
 torch::Tensor SplitBatchNorm(torch::nn::BatchNorm2d& bn, const torch::Tensor& x, int splits);
 
+// Sums a tensor over every process of a job, differentiably (the gradient is summed over the
+// processes too): what synchronised batch norm needs of a process group.
+using CrossProcessSum = std::function<torch::Tensor(const torch::Tensor&)>;
+
+// Training-mode BN over the batches of all processes (SyncBN, as detectron2's): each process's
+// per-channel sums of x and x^2 and its count are summed with `sum` (in float64), and every
+// process normalises with the mean and biased variance of the whole; the running statistics move
+// as nn::BatchNorm2d moves them (by momentum, or to the cumulative mean when momentum is unset,
+// as PreciseBN sets it), with the unbiased variance. In eval mode it is plain BN.
+torch::Tensor SyncBatchNorm(torch::nn::BatchNorm2d& bn, const torch::Tensor& x, const CrossProcessSum& sum);
+
 class ResidualBlockImpl : public torch::nn::Cloneable<ResidualBlockImpl> {
  public:
   ResidualBlockImpl(int in_channels, int width, int stride, bool bottleneck, int bn_splits);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
   int out_channels() const { return width_ * (bottleneck_ ? 4 : 1); }
+  // Synchronised BN with `sum` from now on (SyncBatchNorm); nullptr: per process again.
+  void set_sync(std::shared_ptr<const CrossProcessSum> sum) { sync_ = std::move(sum); }
 
  private:
+  torch::Tensor Norm(torch::nn::BatchNorm2d& bn, const torch::Tensor& x);
+
   int in_channels_, width_, stride_;
   bool bottleneck_;
   int bn_splits_;
+  std::shared_ptr<const CrossProcessSum> sync_;
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Conv2d downsample_conv{nullptr};
@@ -75,12 +93,16 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   torch::Tensor forward(const torch::Tensor& images);
   // images -> N x feature_dim(): the pooled backbone features, before the head.
   torch::Tensor features(const torch::Tensor& images);
+  // Every BN of the network synchronised over processes with `sum` from now on (SyncBatchNorm),
+  // as detection fine-tuning on several processes needs; nullptr: per process (the default).
+  void SynchronizeBatchNorm(std::shared_ptr<const CrossProcessSum> sum);
   // Width of the pooled features (512 * width for basic blocks, 2048 * width for bottlenecks).
   int feature_dim() const { return feature_dim_; }
   const ResNetOptions& options() const { return options_; }
 
   // The pieces a detector's C4 backbone reuses: the stem (conv1, bn1, then ReLU and, unless
   // cifar_stem, a 3x3 stride-2 max-pool) and stage i in 1..4 (layer1 .. layer4).
+  torch::Tensor stem(const torch::Tensor& images);
   torch::nn::Conv2d stem_conv() const { return conv1; }
   torch::nn::BatchNorm2d stem_bn() const { return bn1; }
   torch::nn::Sequential stage(int i) const { return layers_.at(i - 1); }
@@ -91,6 +113,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   torch::nn::Conv2d conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};
   std::vector<torch::nn::Sequential> layers_;
+  std::shared_ptr<const CrossProcessSum> sync_;
   torch::nn::Linear fc_linear{nullptr};  // head kLinear
   torch::nn::Sequential fc_mlp{nullptr};  // head kMlp
 };

@@ -103,6 +103,11 @@ void ReadScalars(torch::serialize::InputArchive& archive, CheckpointState& state
   if (archive.try_read("eval_config", eval_config) && eval_config.isTensor()) {
     state.eval_config = TensorString(eval_config.toTensor());
   }
+  c10::IValue losses;
+  if (archive.try_read("losses", losses) && losses.isTensor()) {
+    const at::Tensor values = losses.toTensor().contiguous();
+    state.losses.assign(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
+  }
 }
 
 void LoadArchive(const std::string& bytes, torch::serialize::InputArchive& archive) {
@@ -220,6 +225,7 @@ absl::Status SaveCheckpoint(const std::string& path, const CheckpointState& stat
     archive.write("steps_timed", torch::tensor(state.steps_timed));
     archive.write("config", StringTensor(state.config));
     if (!state.eval_config.empty()) archive.write("eval_config", StringTensor(state.eval_config));
+    if (!state.losses.empty()) archive.write("losses", torch::tensor(state.losses, torch::kDouble));
     archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
     std::ostringstream out;
     archive.save_to(out);

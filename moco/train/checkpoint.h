@@ -45,6 +45,9 @@ struct CheckpointState {
   double train_seconds = 0;
   double data_wait_seconds = 0;
   int64_t steps_timed = 0;
+  // Every step's loss so far, where a run's record needs its history after a resume (detection
+  // fine-tuning's final loss); empty in pretraining checkpoints.
+  std::vector<double> losses;
 };
 
 absl::Status SaveCheckpoint(const std::string& path, const CheckpointState& state, torch::nn::Module& model,
