@@ -39,11 +39,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-double PeakRssMib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;  // KiB on Linux
-}
 
 // The id of category k of 80, spread over 1..90 with gaps as COCO's are.
 int CategoryId(int k) { return 1 + k * 90 / 80; }

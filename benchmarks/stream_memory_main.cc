@@ -42,11 +42,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-double PeakRssMib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;  // KiB on Linux
-}
 
 // One epoch of the streaming loader over the first `files` links of `folder`.
 absl::StatusOr<json> Epoch(const std::string& folder, int files) {

@@ -157,11 +157,6 @@ absl::StatusOr<Case> ParseCase(const std::string& name) {
   return c;
 }
 
-double PeakRssMib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;  // KiB on Linux
-}
 
 // CPU seconds (user + system) this process has used, all its threads.
 double CpuSeconds() {

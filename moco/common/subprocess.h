@@ -70,6 +70,9 @@ absl::StatusOr<std::string> FindProgram(const std::string& argv0, const std::str
 // NotFound (saying how to install it) when it does not exist.
 absl::StatusOr<std::string> PythonInterpreter();
 
+// This process's peak resident memory so far, in MiB (getrusage's ru_maxrss).
+double PeakRssMib();
+
 // The workspace `bazel run` was started from ($BUILD_WORKSPACE_DIRECTORY), else the current folder.
 std::string WorkspaceDir();
 
