@@ -103,7 +103,8 @@ void CompareWithPython(const config::ExperimentConfig& config, const std::string
   ASSERT_TRUE(WriteTensorDict(path, tensors).ok());
   ASSERT_NO_FATAL_FAILURE(RunPython("tests/moco_step_reference_test.py",
                                     absl::StrCat(kind, " --steps ", steps, " --bn_splits ", config.model().bn_splits(),
-                                                 dtype == torch::kDouble ? " --float64" : "", " --input ", path)));
+                                                 dtype == torch::kDouble ? " --float64" : "", " --input ", path,
+                                                 kind == "moco" ? " --speed_reference benchmarks/python/moco_reference.py" : "")));
 }
 
 TEST(MocoStepReferenceTest, ThreeMocoStepsMatchPyTorchPython) {

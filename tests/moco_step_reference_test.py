@@ -4,7 +4,13 @@ starting from the same weights and images, and compares losses, weights, BN stat
 queue. Exits non-zero on any mismatch.
 
   python moco_step_reference_test.py moco|end_to_end|memory_bank --steps N [--bn_splits G] [--float64] --input steps.pth
+      [--speed_reference benchmarks/python/moco_reference.py]
+
+With --speed_reference (MoCo only), the same steps are also taken by the MoCo of the speed
+reference, the Python program the benchmarks' ours-over-Python ratios are measured against, and
+compared with the C++ state too: those ratios are against a step checked here.
 """
+import importlib.util
 import argparse
 import struct
 import sys
@@ -74,16 +80,45 @@ def compare(what, ours, theirs, tolerance):
     return error
 
 
-def compare_module(d, prefix, model, tolerance):
+def compare_module(d, prefix, model, tolerance, skip_counters=False):
+    """skip_counters: leave out BN's num_batches_tracked, which the speed reference's split BN (as
+    the official notebook's) never counts; BN with a momentum does not read it."""
     worst = 0.0
     state = model.state_dict()
     for name, t in state.items():
+        if skip_counters and name.endswith("num_batches_tracked"):
+            continue
         key = prefix + name
         if key not in d:
             failures.append(f"{key}: missing from the C++ state")
             continue
         worst = max(worst, compare(key, d[key], t, tolerance))
     return worst
+
+
+def group_order(batch, groups):
+    """The batch order in which the speed reference's BN groups (position mod `groups`) are our
+    contiguous chunks: position p holds image (p mod groups) * (batch / groups) + p // groups."""
+    size = batch // groups
+    return torch.tensor([(p % groups) * size + p // groups for p in range(batch)])
+
+
+def speed_reference_moco(path, d, args, lr):
+    """The speed reference's MoCo (benchmarks/python/moco_reference.py) at this test's sizes, from
+    the C++ initial state, its SGD as the benchmark makes it, and its key shuffle replaced by the
+    C++ step's recorded one (it draws its own with torch.randperm)."""
+    spec = importlib.util.spec_from_file_location("moco_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.MoCo(dim=128, K=K, m=M, T=TEMPERATURE, width=64, splits=args.bn_splits)
+    load(model.encoder_q, d, "init.encoder_q.")
+    load(model.encoder_k, d, "init.encoder_k.")
+    with torch.no_grad():
+        model.queue.copy_(d["init.queue.queue"].t())  # the speed reference keeps keys as columns
+        model.queue_ptr[0] = int(d["init.queue.queue_ptr"])
+    model.train()
+    optimizer = torch.optim.SGD(model.encoder_q.parameters(), lr=lr, momentum=MOMENTUM_SGD, weight_decay=WEIGHT_DECAY)
+    return model, optimizer
 
 
 def main():
@@ -93,6 +128,7 @@ def main():
     parser.add_argument("--bn_splits", type=int, default=1, help="BN groups per batch (shuffle BN on one process)")
     parser.add_argument("--float64", action="store_true", help="the C++ side ran in float64: so does this, to 1e-9")
     parser.add_argument("--input", required=True)
+    parser.add_argument("--speed_reference", help="benchmarks/python/moco_reference.py: also check its MoCo step")
     args = parser.parse_args()
     torch.set_num_threads(1)
     d = torch.load(args.input)
@@ -116,6 +152,9 @@ def main():
         ptr = int(d["init.queue.queue_ptr"])
     if args.kind == "memory_bank":
         bank = d["init.bank.bank"].clone()  # one unit-length entry per training image
+    speed = None
+    if args.speed_reference and args.kind == "moco":
+        speed, speed_optimizer = speed_reference_moco(args.speed_reference, d, args, lr)
 
     def keys(encoder, x_k, perm):
         """encoder(x_k) row for row, computed in the C++ step's shuffled order: the same rounding
@@ -150,6 +189,22 @@ def main():
             loss = F.cross_entropy(logits, torch.arange(BATCH))
         error = compare(f"step {step} loss", d[f"step{step}.loss"], loss.detach(), loss_tolerance)
         print(f"step {step}: loss C++ {d[f'step{step}.loss'].item():.6f}, Python {loss.item():.6f} (error {error:.2g})")
+        if speed is not None:
+            # The speed reference's SplitBatchNorm groups images n and n' when n = n' mod G (the
+            # official notebook's view(-1, C * G, H, W)); ours groups contiguous chunks. Feeding it
+            # the batch in `order` puts chunk j's images where it groups them together; its key
+            # shuffle (replaced by sigma) then makes the key encoder's groups the C++ step's.
+            order = group_order(BATCH, args.bn_splits)
+            sigma = torch.argsort(order)[perm[order]]
+            speed._batch_shuffle_single_gpu = lambda x, sigma=sigma: (x[sigma], torch.argsort(sigma))
+            speed_logits, speed_labels = speed(x_q[order], x_k[order])
+            speed_loss = F.cross_entropy(speed_logits, speed_labels)
+            error = compare(f"step {step} loss of the speed reference", d[f"step{step}.loss"], speed_loss.detach(),
+                            loss_tolerance)
+            print(f"step {step}: loss of the speed reference {speed_loss.item():.6f} (error {error:.2g})")
+            speed_optimizer.zero_grad()
+            speed_loss.backward()
+            speed_optimizer.step()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -169,6 +224,18 @@ def main():
             failures.append(f"queue pointer: C++ {int(d['final.queue.queue_ptr'])}, Python {ptr}")
     if args.kind == "memory_bank":
         print(f"bank: error {compare('bank', d['final.bank.bank'], bank, state_tolerance):.2g}")
+    if speed is not None:
+        # Its queue holds each step's keys in `order`: back in batch order, block by block.
+        order = group_order(BATCH, args.bn_splits)
+        speed_queue = speed.queue.t().clone()
+        for start in range(0, K, BATCH):
+            speed_queue[start:start + BATCH][order] = speed.queue.t()[start:start + BATCH]
+        worst = max(compare_module(d, "final.encoder_q.", speed.encoder_q, state_tolerance, skip_counters=True),
+                    compare_module(d, "final.encoder_k.", speed.encoder_k, state_tolerance, skip_counters=True),
+                    compare("speed reference queue", d["final.queue.queue"], speed_queue, state_tolerance))
+        if int(d["final.queue.queue_ptr"]) != int(speed.queue_ptr):
+            failures.append(f"speed reference queue pointer: C++ {int(d['final.queue.queue_ptr'])}, Python {int(speed.queue_ptr)}")
+        print(f"speed reference after {args.steps} steps (encoders, queue): worst error {worst:.2g}")
     for f in failures:
         print("MISMATCH", f)
     return 1 if failures else 0
