@@ -348,21 +348,90 @@ absl::StatusOr<EvaluateDetectorResult> EvaluateDetector(FasterRcnnC4Impl& model,
   return result;
 }
 
+namespace {
+
+// The config as a run over `world` processes resolves it: several processes sample per image (so
+// the samples do not depend on the split; the record says so), and TORCH_RNG, one process's
+// generator, is refused for them.
+absl::StatusOr<config::ExperimentConfig> ResolveForProcesses(const config::ExperimentConfig& config, int world) {
+  config::ExperimentConfig resolved = Resolve(config);
+  DetectionEvalConfig* d = resolved.mutable_eval()->mutable_detection();
+  if (world > 1 && d->sampling() == DetectionEvalConfig::TORCH_RNG) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "eval.detection.sampling TORCH_RNG samples from one process's generator; with ", world,
+        " processes use PER_IMAGE (or leave it unset)"));
+  }
+  if (world > 1 && d->sampling() == DetectionEvalConfig::SAMPLING_UNSPECIFIED) d->set_sampling(DetectionEvalConfig::PER_IMAGE);
+  return resolved;
+}
+
+// The first visualize_images test images with their ground truth and confident detections, as
+// out_dir/detections.png; "" when none are asked for.
+absl::StatusOr<std::string> WritePicture(const DetectionDataset& test, const DetectionEvalConfig& d,
+                                         const EvaluateDetectorResult& evaluated, const std::filesystem::path& out_dir) {
+  const int shown = std::min<int>(d.visualize_images(), static_cast<int>(test.images.size()));
+  if (shown <= 0) return std::string();
+  std::vector<AnnotatedImage> images;
+  for (int i = 0; i < shown; ++i) {
+    MOCO_ASSIGN_OR_RETURN(Image image, ReadImage(test.images[i].path));
+    images.push_back({std::move(image), test.images[i].boxes, evaluated.detections[i]});
+  }
+  MOCO_ASSIGN_OR_RETURN(Image grid, RenderDetections(images, d.visualize_score_threshold(), /*columns=*/4));
+  const std::string path = (out_dir / "detections.png").string();
+  MOCO_RETURN_IF_ERROR(WriteRgbPng(grid, path));
+  return path;
+}
+
+// The run's record (kind "detection"), but its wall time.
+config::RunRecord DetectionRecord(const config::ExperimentConfig& resolved, const DetectionRunOptions& options,
+                                  const TrainDetectorResult& trained, const EvaluateDetectorResult& evaluated,
+                                  c10::Device device, int world, int64_t schedule, const std::string& final_model_path) {
+  const DetectionEvalConfig& d = resolved.eval().detection();
+  config::RunRecord record;
+  record.set_kind("detection");
+  record.set_name(resolved.name());
+  auto& metrics = *record.mutable_metrics();
+  for (const auto& [name, value] : evaluated.metrics) metrics[name] = value;
+  metrics["iterations"] = static_cast<double>(trained.iterations);
+  metrics["seconds_per_iteration"] = trained.seconds_per_iteration;
+  metrics["train_seconds"] = trained.seconds;
+  metrics["eval_seconds"] = evaluated.seconds;
+  metrics["precise_bn_seconds"] = trained.precise_bn_seconds;
+  if (!trained.total_losses.empty()) {
+    const size_t tail = std::min<size_t>(20, trained.total_losses.size());
+    double sum = 0;
+    for (size_t k = trained.total_losses.size() - tail; k < trained.total_losses.size(); ++k) sum += trained.total_losses[k];
+    metrics["final_loss"] = sum / tail;
+  }
+  StampRecord(resolved, device, options.threads, world, &record);
+  // The detection result depends on eval.detection, which a config's identity leaves out; not on
+  // how often the training state is saved. (Fields added since the first detection records are
+  // left out where they hold their defaults, so those records keep their hashes.)
+  config::ExperimentConfig hashed = resolved;
+  hashed.mutable_eval()->mutable_detection()->clear_checkpoint_every_iterations();
+  if (d.sampling() == DetectionEvalConfig::SAMPLING_UNSPECIFIED) hashed.mutable_eval()->mutable_detection()->clear_sampling();
+  record.set_config_hash(ConfigHash(ToText(hashed)));
+  record.set_checkpoint(options.init);
+  record.set_data(DataPath(d.root()));
+  std::string note = absl::StrCat("init=", options.init, "; bn=", d.bn() == DetectionEvalConfig::FROZEN ? "frozen" : "trained",
+                                  "; schedule=", d.schedule() == DetectionEvalConfig::SCHEDULE_2X ? "2x" : "1x", " (",
+                                  schedule, " iterations); detector ", final_model_path);
+  if (trained.resumed_from > 0) absl::StrAppend(&note, "; resumed from iteration ", trained.resumed_from);
+  if (trained.iterations < schedule) {
+    absl::StrAppend(&note, "; stopped by --max_iters after ", trained.iterations, " of ", schedule, " iterations");
+  }
+  record.set_note(note);
+  return record;
+}
+
+}  // namespace
+
 absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::ExperimentConfig& config, const ResNet& encoder,
                                                         const DetectionRunOptions& options) {
   const ProcessGroupHandle* group = options.group;
   const int world = group != nullptr ? group->world_size() : 1;
   const bool lead = group == nullptr || group->rank() == 0;
-  config::ExperimentConfig resolved = Resolve(config);
-  DetectionEvalConfig* sampling = resolved.mutable_eval()->mutable_detection();
-  if (world > 1 && sampling->sampling() == DetectionEvalConfig::TORCH_RNG) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "eval.detection.sampling TORCH_RNG samples from one process's generator; with ", world,
-        " processes use PER_IMAGE (or leave it unset)"));
-  }
-  if (world > 1 && sampling->sampling() == DetectionEvalConfig::SAMPLING_UNSPECIFIED) {
-    sampling->set_sampling(DetectionEvalConfig::PER_IMAGE);  // the record says so
-  }
+  MOCO_ASSIGN_OR_RETURN(const config::ExperimentConfig resolved, ResolveForProcesses(config, world));
   const DetectionEvalConfig& d = resolved.eval().detection();
   const config::RunConfig& run = resolved.run();
   const Clock::time_point start = Clock::now();
@@ -374,8 +443,7 @@ absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::Experiment
     test.images.resize(d.max_test_images());
   }
   torch::manual_seed(run.seed());  // every process builds the same detector
-  FasterRcnnC4 model(SingleSplitCopy(encoder),
-                     FasterRcnnOptionsFor(d, static_cast<int>(train.class_names.size())));
+  FasterRcnnC4 model(SingleSplitCopy(encoder), FasterRcnnOptionsFor(d, static_cast<int>(train.class_names.size())));
   model->to(device);
   if (world > 1 && d.bn() == DetectionEvalConfig::TRAINED) {
     model->backbone()->SynchronizeBatchNorm(std::make_shared<const CrossProcessSum>(
@@ -387,7 +455,6 @@ absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::Experiment
   std::error_code error;
   std::filesystem::create_directories(out_dir, error);
   if (error) return absl::PermissionDeniedError(absl::StrCat(out_dir.string(), ": cannot create: ", error.message()));
-
   const int64_t schedule = static_cast<int64_t>(d.iterations()) * (d.schedule() == DetectionEvalConfig::SCHEDULE_2X ? 2 : 1);
   TrainDetectorOptions train_options;
   train_options.schedule_iterations = schedule;
@@ -431,54 +498,9 @@ absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::Experiment
   for (const std::vector<Detection>& found : evaluated.detections) detections.insert(detections.end(), found.begin(), found.end());
   result.detections_path = (out_dir / "detections.json").string();
   MOCO_RETURN_IF_ERROR(WriteCocoDetections(test, detections, result.detections_path));
-
-  // The picture: the first test images with their ground truth and confident detections.
-  const int shown = std::min<int>(d.visualize_images(), static_cast<int>(test.images.size()));
-  if (shown > 0) {
-    std::vector<AnnotatedImage> images;
-    for (int i = 0; i < shown; ++i) {
-      MOCO_ASSIGN_OR_RETURN(Image image, ReadImage(test.images[i].path));
-      images.push_back({std::move(image), test.images[i].boxes, evaluated.detections[i]});
-    }
-    MOCO_ASSIGN_OR_RETURN(Image grid, RenderDetections(images, d.visualize_score_threshold(), /*columns=*/4));
-    result.picture_path = (out_dir / "detections.png").string();
-    MOCO_RETURN_IF_ERROR(WriteRgbPng(grid, result.picture_path));
-  }
-
-  config::RunRecord record;
-  record.set_kind("detection");
-  record.set_name(resolved.name());
-  auto& metrics = *record.mutable_metrics();
-  for (const auto& [name, value] : evaluated.metrics) metrics[name] = value;
-  metrics["iterations"] = static_cast<double>(trained.iterations);
-  metrics["seconds_per_iteration"] = trained.seconds_per_iteration;
-  metrics["train_seconds"] = trained.seconds;
-  metrics["eval_seconds"] = evaluated.seconds;
-  metrics["precise_bn_seconds"] = trained.precise_bn_seconds;
-  if (!trained.total_losses.empty()) {
-    const size_t tail = std::min<size_t>(20, trained.total_losses.size());
-    double sum = 0;
-    for (size_t k = trained.total_losses.size() - tail; k < trained.total_losses.size(); ++k) sum += trained.total_losses[k];
-    metrics["final_loss"] = sum / tail;
-  }
-  StampRecord(resolved, device, options.threads, world, &record);
-  // The detection result depends on eval.detection, which a config's identity leaves out; not on
-  // how often the training state is saved. (Fields added since the first detection records are
-  // left out where they hold their defaults, so those records keep their hashes.)
-  config::ExperimentConfig hashed = resolved;
-  hashed.mutable_eval()->mutable_detection()->clear_checkpoint_every_iterations();
-  if (d.sampling() == DetectionEvalConfig::SAMPLING_UNSPECIFIED) hashed.mutable_eval()->mutable_detection()->clear_sampling();
-  record.set_config_hash(ConfigHash(ToText(hashed)));
-  record.set_checkpoint(options.init);
-  record.set_data(DataPath(d.root()));
-  std::string note = absl::StrCat("init=", options.init, "; bn=", d.bn() == DetectionEvalConfig::FROZEN ? "frozen" : "trained",
-                                  "; schedule=", d.schedule() == DetectionEvalConfig::SCHEDULE_2X ? "2x" : "1x", " (",
-                                  schedule, " iterations); detector ", result.final_model_path);
-  if (trained.resumed_from > 0) absl::StrAppend(&note, "; resumed from iteration ", trained.resumed_from);
-  if (trained.iterations < schedule) {
-    absl::StrAppend(&note, "; stopped by --max_iters after ", trained.iterations, " of ", schedule, " iterations");
-  }
-  record.set_note(note);
+  MOCO_ASSIGN_OR_RETURN(result.picture_path, WritePicture(test, d, evaluated, out_dir));
+  config::RunRecord record =
+      DetectionRecord(resolved, options, trained, evaluated, device, world, schedule, result.final_model_path);
   record.set_wall_seconds(SecondsSince(start));
   result.record_path = (out_dir / "record.json").string();
   MOCO_RETURN_IF_ERROR(WriteRecord(result.record_path, record));
