@@ -182,6 +182,50 @@ absl::StatusOr<std::array<double, 5>> Step(FasterRcnnC4Impl& model, torch::optim
   }
 }
 
+// The progress lines of training: every `every` iterations and at the last, the window's mean
+// losses, its time per iteration and an ETA from the mean so far (the first iteration of a
+// session, which warms up, is not timed).
+class ProgressLog {
+ public:
+  ProgressLog(std::ostream* log, int every, int64_t first, int64_t iterations)
+      : log_(log), every_(every), first_(first), iterations_(iterations) {}
+
+  void Add(int64_t iteration, double lr, const std::array<double, 5>& parts) {
+    for (int k = 0; k < 4; ++k) sums_[k] += parts[k + 1];
+    ++count_;
+    if (iteration == first_) first_done_ = Clock::now();
+    const bool last = iteration + 1 == iterations_;
+    if (log_ == nullptr || ((iteration + 1) % every_ != 0 && !last)) return;
+    const double per_iteration = SecondsSince(window_start_) / count_;
+    const int64_t timed = iteration - first_;
+    const double mean_so_far = timed > 0 ? SecondsSince(first_done_) / timed : per_iteration;
+    double sum = 0;
+    for (double& s : sums_) sum += s /= count_;
+    *log_ << absl::StrFormat(
+        "iter %*d/%d  lr %.5f  loss %.3f (rpn_cls %.3f rpn_box %.3f cls %.3f box %.3f)  %.2f s/iter  ETA %s\n",
+        std::to_string(iterations_).size(), iteration + 1, iterations_, lr, sum, sums_[0], sums_[1], sums_[2],
+        sums_[3], per_iteration, ClockText(mean_so_far * (iterations_ - iteration - 1)));
+    log_->flush();
+    sums_ = {};
+    count_ = 0;
+    window_start_ = Clock::now();
+  }
+
+  // Mean seconds per timed iteration of this session (`total` when none was timed).
+  double SecondsPerIteration(double total) const {
+    const int64_t timed = iterations_ - first_ - 1;
+    return timed > 0 ? SecondsSince(first_done_) / timed : total;
+  }
+
+ private:
+  std::ostream* log_;
+  int every_;
+  int64_t first_, iterations_;
+  Clock::time_point window_start_ = Clock::now(), first_done_ = Clock::now();
+  std::array<double, 4> sums_{};
+  int64_t count_ = 0;
+};
+
 // Loads options.checkpoint_path into the model and optimizer where it exists (and torch's RNG, and
 // the losses so far into `losses`) and returns its iteration; 0 where there is none. A checkpoint
 // of another config, or past the iterations to run, is refused.
@@ -280,44 +324,22 @@ absl::StatusOr<TrainDetectorResult> TrainDetector(FasterRcnnC4Impl& model, const
 
   model.train();
   const Clock::time_point start = Clock::now();
-  Clock::time_point window_start = start;
-  Clock::time_point first_done = start;
-  std::array<double, 4> window_sums{};
-  int64_t window_count = 0;
+  ProgressLog progress(options.log, d.log_every_iterations(), result.resumed_from, iterations);
   for (int64_t iteration = result.resumed_from; iteration < iterations; ++iteration) {
     const double lr = DetectionLearningRate(d, iteration, options.schedule_iterations);
     for (auto& group : optimizer.param_groups()) static_cast<SGDOptions&>(group.options()).lr(lr);
     MOCO_ASSIGN_OR_RETURN(ShareBatch share, MakeShare(train, sampler.Next(), preprocessing, options, iteration));
     MOCO_ASSIGN_OR_RETURN(const auto parts, Step(model, optimizer, trained, share, options, iteration, lr));
     result.total_losses.push_back(parts[0]);
-    for (int k = 0; k < 4; ++k) window_sums[k] += parts[k + 1];
-    ++window_count;
-    if (iteration == result.resumed_from) first_done = Clock::now();
     const bool last = iteration + 1 == iterations;
     if ((options.checkpoint_every > 0 && (iteration + 1) % options.checkpoint_every == 0) || last) {
       MOCO_RETURN_IF_ERROR(save(options.checkpoint_path, iteration + 1));
     }
-
-    if (options.log != nullptr && ((iteration + 1) % d.log_every_iterations() == 0 || last)) {
-      const double per_iteration = SecondsSince(window_start) / window_count;
-      const int64_t timed = iteration - result.resumed_from;  // the first of a session is not timed
-      const double mean_so_far = timed > 0 ? SecondsSince(first_done) / timed : per_iteration;
-      double sum = 0;
-      for (double& s : window_sums) sum += s /= window_count;
-      *options.log << absl::StrFormat(
-          "iter %*d/%d  lr %.5f  loss %.3f (rpn_cls %.3f rpn_box %.3f cls %.3f box %.3f)  %.2f s/iter  ETA %s\n",
-          std::to_string(iterations).size(), iteration + 1, iterations, lr, sum, window_sums[0], window_sums[1],
-          window_sums[2], window_sums[3], per_iteration, ClockText(mean_so_far * (iterations - iteration - 1)));
-      options.log->flush();
-      window_sums = {};
-      window_count = 0;
-      window_start = Clock::now();
-    }
+    progress.Add(iteration, lr, parts);
   }
   result.iterations = iterations;
   result.seconds = SecondsSince(start);
-  const int64_t timed = iterations - result.resumed_from - 1;
-  result.seconds_per_iteration = timed > 0 ? SecondsSince(first_done) / timed : result.seconds;
+  result.seconds_per_iteration = progress.SecondsPerIteration(result.seconds);
 
   if (d.bn() == DetectionEvalConfig::TRAINED && d.precise_bn_iterations() > 0 && iterations > 0) {
     const Clock::time_point precise_start = Clock::now();
