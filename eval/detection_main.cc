@@ -8,7 +8,7 @@
 //   bazel run //eval:detection -- --config=configs/detection/pennfudan_r18w025.pbtxt --init=random --output_dir=runs/d
 //   bazel run //eval:detection -- --config=... --init=runs/cpu/moco_cifar10/checkpoint.pt --bn=frozen
 //   bazel run //eval:detection -- --config=... --init=... --nproc_per_node=2   # SyncBN over 2 processes
-//   torchrun --no-python --nproc_per_node=8 bazel-bin/eval/detection --config=... --init=...
+//   torchrun --no-python --nproc_per_node=8 bazel-bin/eval/detection_main --config=... --init=...
 #include <ATen/Parallel.h>
 #include <torch/utils.h>
 
@@ -126,7 +126,6 @@ int main(int argc, char** argv) {
   const moco::ExperimentConfig resolved = moco::Resolve(*config);
 
   moco::DetectionRunOptions options;
-  options.init = init;
   options.output_dir = moco::OutputPath(absl::GetFlag(FLAGS_output_dir).empty()
                                             ? resolved.run().output_dir() + "/detection"
                                             : absl::GetFlag(FLAGS_output_dir));
@@ -146,16 +145,11 @@ int main(int argc, char** argv) {
     options.group = &*group;
   }
 
-  moco::ResNet encoder{nullptr};
-  if (init == "random") {
-    torch::manual_seed(resolved.run().seed());
-    encoder = moco::ResNet(moco::EncoderOptions(resolved, resolved.model().feature_dim()));
-  } else {
-    absl::StatusOr<moco::ResNet> loaded = moco::LoadEncoder(moco::UserPath(init), &resolved.model());
-    if (!loaded.ok()) return Fail(absl::Status(loaded.status().code(), absl::StrCat("--init: ", loaded.status().message())));
-    encoder = *loaded;
-    options.init = moco::UserPath(init);
-  }
+  const std::string init_path = init == moco::kRandomInit ? init : moco::UserPath(init);
+  absl::StatusOr<moco::ResNet> loaded = moco::EncoderFromInit(init_path, resolved);
+  if (!loaded.ok()) return Fail(absl::Status(loaded.status().code(), absl::StrCat("--init: ", loaded.status().message())));
+  moco::ResNet encoder = *loaded;
+  options.init = init_path;
   // The config's model{} must describe the encoder: the detector is built from the encoder, but
   // the config is what the record says was evaluated.
   const moco::ResNetOptions want = moco::EncoderOptions(resolved, 1);

@@ -115,6 +115,14 @@ absl::StatusOr<bool> IsPretrainerCheckpoint(const std::string& path) {
   }
 }
 
+absl::StatusOr<ResNet> EncoderFromInit(const std::string& init, const config::ExperimentConfig& config) {
+  if (init != kRandomInit) return LoadEncoder(init, &config.model());
+  torch::manual_seed(config.run().seed());
+  ResNet encoder(EncoderOptions(config, config.model().feature_dim()));
+  encoder->eval();
+  return encoder;
+}
+
 absl::StatusOr<ResNet> LoadEncoder(const std::string& path, const config::ModelConfig* model_hint) {
   MOCO_ASSIGN_OR_RETURN(const bool pretrainer, IsPretrainerCheckpoint(path));
   config::ExperimentConfig experiment;

@@ -24,6 +24,15 @@
 
 namespace moco {
 
+// The init that means "the config's encoder at random initialisation", not a file.
+inline constexpr char kRandomInit[] = "random";
+
+// The encoder an evaluation starts from: kRandomInit gives the config's encoder (model {}, with
+// an fc head of model.feature_dim) at its seeded initialisation (torch::manual_seed(run.seed), as
+// the pretrainer seeds before building its encoders); anything else is a file LoadEncoder reads,
+// the config's model {} its hint. `config` must be resolved.
+absl::StatusOr<ResNet> EncoderFromInit(const std::string& init, const config::ExperimentConfig& config);
+
 // True for a checkpoint of this suite's pretrainer (moco/train/checkpoint.h), false for a
 // Python torch.save file.
 absl::StatusOr<bool> IsPretrainerCheckpoint(const std::string& path);

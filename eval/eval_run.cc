@@ -98,12 +98,7 @@ absl::StatusOr<Prepared> Prepare(const EvalRunOptions& options, bool load_data) 
   MOCO_ASSIGN_OR_RETURN(p.device, PickDevice(run));
   MOCO_ASSIGN_OR_RETURN(p.bf16, PickBf16(run, p.device));
 
-  if (random) {
-    torch::manual_seed(run.seed());  // as the pretrainer seeds before building its encoders
-    p.encoder = ResNet(EncoderOptions(p.config, p.config.model().feature_dim()));
-  } else {
-    MOCO_ASSIGN_OR_RETURN(p.encoder, LoadEncoder(p.checkpoint, &p.config.model()));
-  }
+  MOCO_ASSIGN_OR_RETURN(p.encoder, EncoderFromInit(p.checkpoint, p.config));
   p.encoder->eval();
   if (!load_data) return p;
 

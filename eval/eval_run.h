@@ -22,15 +22,13 @@
 
 namespace moco {
 
-// The checkpoint value that means "the config's encoder at random initialisation".
-inline constexpr char kRandomInit[] = "random";
-
 struct EvalRunOptions {
   // A pretrainer checkpoint.pt, a Python torch.save file (torchvision state dict or official
-  // MoCo checkpoint), or kRandomInit. Relative paths are the user's (moco::UserPath).
+  // MoCo checkpoint), or "random" (kRandomInit, encoder_io.h). Relative paths are the user's
+  // (moco::UserPath).
   std::string checkpoint;
   // Experiment config (.pbtxt). Optional for pretrainer checkpoints (their own config is used);
-  // required for Python files (the architecture) and for kRandomInit.
+  // required for Python files (the architecture) and for "random".
   std::string config;
   // Text-format overrides merged into the config, e.g. "eval { knn_k: 20 }".
   std::string overrides;

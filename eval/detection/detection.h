@@ -155,7 +155,7 @@ absl::StatusOr<EvaluateDetectorResult> EvaluateDetector(FasterRcnnC4Impl& model,
                                                         const ProcessGroupHandle* group = nullptr);
 
 struct DetectionRunOptions {
-  std::string init = "random";  // what the encoder is, for the record: "random" or its file
+  std::string init = "random";  // what the encoder is, for the record: "random" (kRandomInit) or its file
   // checkpoint.pt (the training state, resumed from when present), model_final.pt (the detector
   // as evaluated), record.json, detections.json and detections.png go here.
   std::string output_dir;
