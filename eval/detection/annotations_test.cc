@@ -171,6 +171,41 @@ TEST(CocoJsonParseTest, ParsesTextWithoutLookingForTheImages) {
               HasSubstr("mem.json: expected a JSON object"));
 }
 
+// Masks are dropped as they are parsed (detection does not read them): polygons, RLE objects and
+// any other value give the dataset the same file without them gives; a syntax error inside one is
+// still an error.
+TEST(CocoJsonParseTest, SegmentationsAreSkippedWhateverTheirShape) {
+  const std::string plain = CocoJson(R"([{"image_id": 3, "category_id": 2, "bbox": [1, 2, 3, 4]},
+                                         {"image_id": 7, "category_id": 5, "bbox": [5, 6, 7, 8], "iscrowd": 1}])");
+  const std::string masked = CocoJson(R"([
+      {"segmentation": [[1, 2, 3, 4.5, 5, 6]], "image_id": 3, "category_id": 2, "bbox": [1, 2, 3, 4]},
+      {"image_id": 7, "segmentation": {"counts": [1, 2, 3], "size": [80, 100]}, "category_id": 5,
+       "bbox": [5, 6, 7, 8], "iscrowd": 1, "extra": {"segmentation": "kept, not an annotation's"}}])");
+  const absl::StatusOr<DetectionDataset> a = ParseCocoJson(plain, "plain.json", "");
+  const absl::StatusOr<DetectionDataset> b = ParseCocoJson(masked, "masked.json", "");
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(a->images.size(), b->images.size());
+  for (size_t i = 0; i < a->images.size(); ++i) {
+    ASSERT_EQ(a->images[i].boxes.size(), b->images[i].boxes.size()) << "image " << i;
+    for (size_t k = 0; k < a->images[i].boxes.size(); ++k) {
+      EXPECT_EQ(BoxText(a->images[i].boxes[k]), BoxText(b->images[i].boxes[k]));
+    }
+  }
+  EXPECT_EQ(b->images[0].boxes.size(), 1u);
+  for (const char* scalar : {"null", "\"x\"", "7", "[]", "[[]]", "{}"}) {
+    const absl::StatusOr<DetectionDataset> c = ParseCocoJson(
+        CocoJson(absl::StrCat(R"([{"segmentation": )", scalar, R"(, "image_id": 3, "category_id": 2, "bbox": [1, 2, 3, 4]}])")),
+        "scalar.json", "");
+    ASSERT_TRUE(c.ok()) << scalar << ": " << c.status();
+    EXPECT_EQ(c->images[1].boxes.size(), 1u) << scalar;
+  }
+  const absl::StatusOr<DetectionDataset> broken =
+      ParseCocoJson(CocoJson(R"([{"segmentation": [[1, 2,, 3]], "image_id": 3, "category_id": 2, "bbox": [1, 2, 3, 4]}])"),
+                    "broken.json", "");
+  EXPECT_THAT(std::string(broken.status().message()), HasSubstr("broken.json: not JSON"));
+}
+
 TEST_F(CocoJsonTest, MissingFileIsNotFound) {
   const absl::StatusOr<DetectionDataset> data = ReadCocoJson(root_ + "/nothing.json", root_);
   EXPECT_EQ(data.status().code(), absl::StatusCode::kNotFound);
