@@ -68,8 +68,7 @@ std::string DetectionIdentity(const config::ExperimentConfig& resolved) {
 // Every process's rows (M_r x C double, CPU) on every process, in rank order: the row counts are
 // gathered first, each table padded to the largest, gathered, and the padding dropped.
 absl::StatusOr<at::Tensor> GatherRows(const at::Tensor& rows, const ProcessGroupHandle& group) {
-  const c10::Device device = group.backend() == Backend::kNccl ? c10::Device(c10::kCUDA, group.env().local_rank)
-                                                                : c10::Device(c10::kCPU);
+  const c10::Device device = CollectiveDevice(group);
   MOCO_ASSIGN_OR_RETURN(at::Tensor counts, group.AllGather(at::full({1}, rows.size(0), at::kLong).to(device)));
   counts = counts.cpu();
   const int64_t most = counts.max().item<int64_t>();
@@ -106,6 +105,11 @@ class AllReduceSumFunction : public torch::autograd::Function<AllReduceSumFuncti
 };
 
 }  // namespace
+
+c10::Device CollectiveDevice(const ProcessGroupHandle& group) {
+  return group.backend() == Backend::kNccl ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(group.env().local_rank))
+                                           : c10::Device(c10::kCPU);
+}
 
 FasterRcnnOptions FasterRcnnOptionsFor(const DetectionEvalConfig& d, int num_classes) {
   FasterRcnnOptions options(num_classes);

@@ -83,6 +83,9 @@ DetectorBatch MakeDetectorBatch(const DetectionDataset& data, const std::vector<
                                 const std::vector<bool>& flips, const DetectionPreprocessing& preprocessing,
                                 const std::array<int64_t, 2>* pad_to = nullptr);
 
+// Where `group`'s collectives take their tensors: the process's GPU for NCCL, else the CPU.
+c10::Device CollectiveDevice(const ProcessGroupHandle& group);
+
 // The (height, width) MakeDetectorBatch pads images `image_indices` resized to `min_sizes` to,
 // from their annotated sizes: what every process pads its share of a global batch to, so that
 // its BN statistics are those one process would compute over the whole batch.

@@ -107,7 +107,7 @@ absl::StatusOr<ShareBatch> MakeShare(const DetectionDataset& train, const Detect
   const int world = options.group != nullptr ? options.group->world_size() : 1;
   const int rank = options.group != nullptr ? options.group->rank() : 0;
   const size_t n = draw.indices.size() / world, first = rank * n;
-  const auto share = [&](const auto& v) { return std::vector<typename std::decay_t<decltype(v)>::value_type>(v.begin() + first, v.begin() + first + n); };
+  const auto share = [&](const auto& v) { return std::decay_t<decltype(v)>(v.begin() + first, v.begin() + first + n); };
   const std::array<int64_t, 2> pad = PaddedBatchSize(train, draw.indices, draw.min_sizes, preprocessing);
   const std::vector<int> indices = share(draw.indices);
   MOCO_ASSIGN_OR_RETURN(std::vector<at::Tensor> pixels, DecodeDetectionImages(train, indices));
@@ -131,7 +131,7 @@ absl::Status AverageGradients(const std::vector<at::Tensor>& parameters, const P
   for (const at::Tensor& p : parameters) flat.push_back(p.grad().defined() ? p.grad().reshape(-1) : at::zeros({p.numel()}, p.options()));
   at::Tensor all = at::cat(flat);
   const c10::Device device = all.device();
-  at::Tensor summed = all.to(group.backend() == Backend::kGloo ? c10::Device(c10::kCPU) : device).contiguous();
+  at::Tensor summed = all.to(CollectiveDevice(group)).contiguous();
   MOCO_RETURN_IF_ERROR(group.AllReduceSum(summed));
   summed = summed.div_(group.world_size()).to(device);
   int64_t offset = 0;
@@ -160,8 +160,10 @@ absl::StatusOr<std::array<double, 5>> Step(FasterRcnnC4Impl& model, torch::optim
                                    losses.rpn_box.item<double>(), losses.roi_classifier.item<double>(),
                                    losses.roi_box.item<double>()};
     if (options.group != nullptr && options.group->world_size() > 1) {
-      at::Tensor all = at::tensor(std::vector<double>(parts.begin(), parts.end()), at::kDouble);
+      at::Tensor all =
+          at::tensor(std::vector<double>(parts.begin(), parts.end()), at::kDouble).to(CollectiveDevice(*options.group));
       MOCO_RETURN_IF_ERROR(options.group->AllReduceSum(all));
+      all = all.cpu();
       for (int k = 0; k < 5; ++k) parts[k] = all[k].item<double>() / options.group->world_size();
     }
     if (!std::isfinite(parts[0])) {

@@ -75,7 +75,6 @@ void TwoViewLoader::Start(int64_t epoch, int64_t first_batch) {
 absl::StatusOr<TrainBatch> TwoViewLoader::Next() {
   absl::StatusOr<TrainBatch> batch = pending_.front().get();
   pending_.pop_front();
-
   Prefetch();
   return batch;
 }

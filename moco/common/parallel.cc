@@ -43,7 +43,6 @@ void ParallelFor(int64_t n, int threads, const std::function<void(int64_t)>& fn)
 }
 
 struct WorkerPool::Range {
-  int64_t n = 0;
   const std::function<absl::Status(int64_t)>* fn = nullptr;
   int64_t next = 0;           // the next index to hand out
   int64_t first_failure = 0;  // n until an index fails
@@ -72,7 +71,6 @@ WorkerPool::~WorkerPool() {
 absl::Status WorkerPool::ForUntilError(int64_t n, const std::function<absl::Status(int64_t)>& fn) {
   if (n <= 0) return absl::OkStatus();
   auto range = std::make_shared<Range>();
-  range->n = n;
   range->fn = &fn;
   range->first_failure = n;
   std::unique_lock<std::mutex> lock(mutex_);

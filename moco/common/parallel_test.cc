@@ -58,6 +58,21 @@ TEST(WorkerPoolTest, RangesAfterRangesRunEveryIndexOnceAndReportTheSmallestFailu
   }
 }
 
+// The smallest failing index is reported even when a larger one fails first in time.
+TEST(WorkerPoolTest, ASmallerIndexThatFailsLaterStillWins) {
+  WorkerPool pool(2);
+  std::atomic<bool> larger_failed{false};
+  absl::Status status = pool.ForUntilError(2, [&](int64_t i) {
+    if (i == 1) {
+      larger_failed = true;
+      return absl::DataLossError("item 1");
+    }
+    while (!larger_failed) std::this_thread::yield();  // index 0 fails only after index 1 has
+    return absl::DataLossError("item 0");
+  });
+  EXPECT_EQ(status, absl::DataLossError("item 0"));
+}
+
 TEST(WorkerPoolTest, SeveralCallersAtOnceEachGetTheirOwnRange) {
   WorkerPool pool(2);
   constexpr int kCallers = 4;
