@@ -227,11 +227,11 @@ json StepStatistics(std::vector<double> seconds, int64_t batch) {
 }
 
 // The step as the trainer runs it, on a fixed batch of random images already on the device.
-absl::StatusOr<json> RunFromMemory(const Case& c, const config::ExperimentConfig& config) {
+absl::StatusOr<json> RunFromMemory(const Case& c, const config::ExperimentConfig& config, const RunContext& context) {
   const int64_t batch = config.optim().batch_size();
   const int size = config.data().image_size();
-  MOCO_ASSIGN_OR_RETURN(const c10::Device device, PickDevice(config.run()));
-  MOCO_ASSIGN_OR_RETURN(const bool bf16, PickBf16(config.run(), device));
+  const c10::Device device = context.device;
+  const bool bf16 = context.bf16;
   MOCO_ASSIGN_OR_RETURN(DistributedEnv env, DistributedEnvFromVariables({}));
   MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group, ConnectProcessGroup(env, Backend::kGloo, absl::Minutes(1)));
   torch::manual_seed(0);
@@ -341,12 +341,12 @@ absl::StatusOr<json> RunFromDataset(const Case& c, config::ExperimentConfig conf
 
 absl::StatusOr<json> RunCase(const Case& c) {
   MOCO_ASSIGN_OR_RETURN(config::ExperimentConfig config, CaseConfig(c));
-  SetUpThreads(config.run());  // run.threads is Threads()
-  // The precision the step runs at, as the trainer resolves it (PickBf16).
-  MOCO_ASSIGN_OR_RETURN(const c10::Device device, PickDevice(config.run()));
-  MOCO_ASSIGN_OR_RETURN(const bool bf16, PickBf16(config.run(), device));
+  // run.threads is Threads(); the precision the step runs at, as the trainer resolves it.
+  MOCO_ASSIGN_OR_RETURN(const RunContext context, SetUpRun(config));
+  const bool bf16 = context.bf16;
   const auto start = Clock::now();
-  absl::StatusOr<json> figures = c.source == "memory" ? RunFromMemory(c, config) : RunFromDataset(c, config);
+  absl::StatusOr<json> figures =
+      c.source == "memory" ? RunFromMemory(c, config, context) : RunFromDataset(c, config);
   if (!figures.ok()) return figures.status();
   json out = {{"case", c.name},
               {"mechanism", c.mechanism},

@@ -1,4 +1,4 @@
-// What the evaluation binaries (//eval:knn, //eval:linear, //eval:export) do, behind their
+// What the evaluation binaries (//eval:knn, //eval:linear, //eval:detection, //eval:export) do, behind their
 // flags: pick the config (the checkpoint's own, or --config), load the encoder (a pretrainer
 // checkpoint, a torchvision state dict, an official MoCo checkpoint, or "random" for the
 // config's encoder at its seeded initialisation), load the data, evaluate with progress lines,
@@ -43,6 +43,17 @@ struct EvalRunOptions {
   std::string output;
   // Progress lines; nullptr silences them.
   std::ostream* log = nullptr;
+  // The flag that gave `checkpoint`, for messages ("checkpoint"; //eval:detection's is "init").
+  std::string checkpoint_flag = "checkpoint";
+};
+
+// What detection transfer adds to the options (//eval:detection's flags).
+struct DetectionEvalOptions {
+  std::string bn;          // "trained" or "frozen"; empty: eval.detection.bn
+  std::string schedule;    // "1x" or "2x"; empty: eval.detection.schedule
+  std::string output_dir;  // empty: <run.output_dir>/detection
+  int64_t max_iterations = 0;  // stop early (0: the whole schedule); a later run with more resumes
+  bool fresh = false;          // delete output_dir's checkpoint.pt first
 };
 
 struct EvalRunResult {
@@ -59,6 +70,13 @@ absl::StatusOr<EvalRunResult> RunKnnEval(const EvalRunOptions& options);
 // Linear classification (eval/linear.h). Record kind "linear_fast" or "linear", metrics
 // "top1", "top5" (%), "train_loss".
 absl::StatusOr<EvalRunResult> RunLinearEval(const EvalRunOptions& options, LinearMode mode);
+
+// Detection transfer (eval/detection/detection.h) of options.checkpoint's encoder, whose
+// architecture options.config's model { } must describe (the config is required: its
+// eval.detection is the run). Under the built-in launcher, torchrun or SLURM (RANK, WORLD_SIZE, ...
+// set) this process is one of several (Gloo on CPUs, NCCL on GPUs); rank 0 writes the outputs and
+// logs the summary. Record kind "detection", metrics AP, AP50, AP75, APs, APm, APl.
+absl::StatusOr<EvalRunResult> RunDetectionEval(const EvalRunOptions& options, const DetectionEvalOptions& detection);
 
 // Loads options.checkpoint (LoadEncoder) and writes its backbone under torchvision's names to
 // `out` (ExportTorchvision). Returns a one-line description of what was written.

@@ -15,13 +15,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "eval/classification.h"
+#include "moco/train/knn_monitor.h"
 #include "moco/common/duration.h"
 #include "moco/common/parallel.h"
 #include "moco/augment/image_batches.h"
 #include "moco/common/status.h"
 #include "moco/data/image_folder.h"
 #include "moco/models/autocast.h"
-#include "moco/train/run_setup.h"
 
 namespace moco {
 namespace {
@@ -39,8 +39,36 @@ double LearningRateAt(const LinearProbeOptions& options, int epoch) {
   return lr;
 }
 
-// The training loop both modes share: SGD on a Linear(feature_dim, num_classes) initialised as
-// main_lincls.py does (weights N(0, 0.01), bias 0), then top-k on the test features.
+// Linear(feature_dim, num_classes) initialised as main_lincls.py does (weights N(0, 0.01), bias 0),
+// from options.seed, on options.device.
+torch::nn::Linear NewClassifier(int64_t feature_dim, int num_classes, const LinearProbeOptions& options) {
+  torch::manual_seed(options.seed);
+  torch::nn::Linear classifier(feature_dim, num_classes);
+  {
+    torch::NoGradGuard no_grad;
+    torch::nn::init::normal_(classifier->weight, 0.0, 0.01);
+    torch::nn::init::zeros_(classifier->bias);
+  }
+  classifier->to(options.device);
+  return classifier;
+}
+
+// Top-1 and top-5 (%) of `classifier` on the test features.
+absl::StatusOr<Metrics> TestClassifier(torch::nn::LinearImpl& classifier, const at::Tensor& test_features,
+                                       const at::Tensor& test_labels, c10::Device device) {
+  ClassificationEvaluator evaluator({1, 5});
+  evaluator.Reset();
+  torch::NoGradGuard no_grad;
+  const int64_t chunk = 4096;
+  for (int64_t begin = 0; begin < test_features.size(0); begin += chunk) {
+    const int64_t count = std::min(chunk, test_features.size(0) - begin);
+    const at::Tensor logits = classifier.forward(test_features.narrow(0, begin, count).to(device));
+    MOCO_RETURN_IF_ERROR(evaluator.Process({logits, test_labels.narrow(0, begin, count)}));
+  }
+  return evaluator.Evaluate();
+}
+
+// The training loop both modes share: SGD on NewClassifier, then top-k on the test features.
 absl::StatusOr<LinearProbeResult> TrainClassifier(const at::Tensor& train_labels, const BatchFeatures& batch_features,
                                                   int64_t feature_dim, const at::Tensor& test_features,
                                                   const at::Tensor& test_labels, int num_classes,
@@ -53,14 +81,7 @@ absl::StatusOr<LinearProbeResult> TrainClassifier(const at::Tensor& train_labels
                                                    "lr > 0, got ", options.epochs, ", ", options.batch_size, ", ",
                                                    options.lr));
   }
-  torch::manual_seed(options.seed);
-  torch::nn::Linear classifier(feature_dim, num_classes);
-  {
-    torch::NoGradGuard no_grad;
-    torch::nn::init::normal_(classifier->weight, 0.0, 0.01);
-    torch::nn::init::zeros_(classifier->bias);
-  }
-  classifier->to(options.device);
+  torch::nn::Linear classifier = NewClassifier(feature_dim, num_classes, options);
   torch::optim::SGD sgd(classifier->parameters(), torch::optim::SGDOptions(options.lr)
                                                       .momentum(options.momentum)
                                                       .weight_decay(options.weight_decay));
@@ -117,21 +138,7 @@ absl::StatusOr<LinearProbeResult> TrainClassifier(const at::Tensor& train_labels
     }
   }
 
-  ClassificationEvaluator evaluator({1, 5});
-  evaluator.Reset();
-  {
-    torch::NoGradGuard no_grad;
-    const int64_t chunk = 4096;
-    for (int64_t begin = 0; begin < test_features.size(0); begin += chunk) {
-      const int64_t count = std::min(chunk, test_features.size(0) - begin);
-      const at::Tensor logits = classifier->forward(test_features.narrow(0, begin, count).to(options.device));
-      absl::Status status = evaluator.Process({logits, test_labels.narrow(0, begin, count)});
-      if (!status.ok()) return status;
-    }
-  }
-  absl::StatusOr<Metrics> metrics = evaluator.Evaluate();
-  if (!metrics.ok()) return metrics.status();
-  result.metrics = *metrics;
+  MOCO_ASSIGN_OR_RETURN(result.metrics, TestClassifier(*classifier, test_features, test_labels, options.device));
   result.seconds = SecondsSince(started);
   if (options.log) {
     *options.log << absl::StrFormat("%s test top-1 %.2f%%  top-5 %.2f%%  (%d test images; %s in all)\n",
@@ -189,7 +196,6 @@ LinearProbeOptions LinearProbeOptionsFor(const config::ExperimentConfig& config)
   options.lr_drop_epochs.assign(eval.linear_lr_drop_epochs().begin(), eval.linear_lr_drop_epochs().end());
   options.batch_size = eval.linear_batch_size();
   options.seed = config.run().seed();
-  options.threads = LoaderThreads(config.data(), config.run().threads());  // 0: the caller's
   return options;
 }
 
@@ -206,36 +212,24 @@ AugmentOptions LinearTrainView(const AugmentOptions& eval_view) {
   return view;
 }
 
+namespace {
+
+// The probe's pooled features of `data`'s evaluation views, with progress lines.
 absl::StatusOr<at::Tensor> PooledFeatures(ResNetImpl& encoder, const LabeledImages& data,
-                                          const AugmentOptions& eval_view, int batch_size, c10::Device device,
-                                          int threads, std::ostream* log, const std::string& what, bool bf16) {
-  const bool was_training = encoder.is_training();
-  encoder.eval();
-  torch::NoGradGuard no_grad;
-  const auto started = Clock::now();
-  std::vector<at::Tensor> parts;
-  const int64_t n = data.size();
-  const int64_t report_every = std::max<int64_t>(batch_size, (n / 10 + batch_size - 1) / batch_size * batch_size);
-  for (int64_t begin = 0; begin < n; begin += batch_size) {
-    const int64_t end = std::min<int64_t>(begin + batch_size, n);
-    absl::StatusOr<at::Tensor> images = EvalBatch(data, begin, end, eval_view, threads, /*channels_last=*/true);
-    if (!images.ok()) {
-      encoder.train(was_training);
-      return images.status();
-    }
-    Bf16Autocast autocast(device, bf16);
-    parts.push_back(encoder.features(images->to(device)).to(at::kFloat).cpu());
-    if (log && (end % report_every == 0 || end == n)) {
-      const double rate = end / std::max(1e-9, SecondsSince(started));
-      *log << absl::StrFormat("%s %d/%d images, %.0f img/s, ETA %s\n", what, end, n, rate,
-                              ClockText((n - end) / rate));
-      log->flush();
-    }
-  }
-  encoder.train(was_training);
-  if (parts.empty()) return at::empty({0, encoder.feature_dim()}, at::kFloat);
-  return at::cat(parts);
+                                          const AugmentOptions& eval_view, const LinearProbeOptions& options,
+                                          const std::string& what) {
+  EncodeOptions encode;
+  encode.features = Features::kPooled;
+  encode.batch_size = std::max(options.batch_size, 256);
+  encode.device = options.device;
+  encode.threads = options.threads;
+  encode.bf16 = options.bf16;
+  encode.log = options.log;
+  encode.what = options.log_prefix + " " + what + " features:";
+  return EncodeImages(encoder, data, eval_view, encode);
 }
+
+}  // namespace
 
 absl::StatusOr<LinearProbeResult> TrainLinearOnFeatures(const at::Tensor& train_features, const at::Tensor& train_labels,
                                                         const at::Tensor& test_features, const at::Tensor& test_labels,
@@ -248,13 +242,8 @@ absl::StatusOr<LinearProbeResult> LinearProbeFast(ResNetImpl& encoder, const Lab
                                                   const LabeledImages& test, const AugmentOptions& eval_view,
                                                   const LinearProbeOptions& options) {
   const auto started = Clock::now();
-  const int batch = std::max(options.batch_size, 256);
-  MOCO_ASSIGN_OR_RETURN(const at::Tensor train_features,
-                        PooledFeatures(encoder, train, eval_view, batch, options.device, options.threads, options.log,
-                                       options.log_prefix + " train features:", options.bf16));
-  MOCO_ASSIGN_OR_RETURN(const at::Tensor test_features,
-                        PooledFeatures(encoder, test, eval_view, batch, options.device, options.threads, options.log,
-                                       options.log_prefix + " test features:", options.bf16));
+  MOCO_ASSIGN_OR_RETURN(const at::Tensor train_features, PooledFeatures(encoder, train, eval_view, options, "train"));
+  MOCO_ASSIGN_OR_RETURN(const at::Tensor test_features, PooledFeatures(encoder, test, eval_view, options, "test"));
   return TrainOnCachedFeatures(train_features, Labels(train), test_features, Labels(test),
                                static_cast<int>(train.class_names.size()), options, started);
 }
@@ -272,10 +261,7 @@ absl::StatusOr<LinearProbeResult> LinearProbePaper(ResNetImpl& encoder, const La
   for (const auto& t : encoder.parameters()) before.push_back(t.detach().clone());
   for (const auto& t : encoder.buffers()) before.push_back(t.detach().clone());
 
-  MOCO_ASSIGN_OR_RETURN(const at::Tensor test_features,
-                        PooledFeatures(encoder, test, eval_view, std::max(options.batch_size, 256), options.device,
-                                       options.threads, options.log, options.log_prefix + " test features:",
-                                       options.bf16));
+  MOCO_ASSIGN_OR_RETURN(const at::Tensor test_features, PooledFeatures(encoder, test, eval_view, options, "test"));
   const AugmentOptions train_view = LinearTrainView(eval_view);
   const bool was_training = encoder.is_training();
   encoder.eval();

@@ -82,16 +82,6 @@ struct LinearProbeResult {
 // RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3) and a horizontal flip only.
 AugmentOptions LinearTrainView(const AugmentOptions& eval_view);
 
-// Pooled backbone features (encoder.features(), not normalised) of the evaluation view of every
-// image: N x feature_dim, float, on the CPU. The encoder runs in eval mode without gradients and
-// is put back in its previous mode. `log` (may be null) gets a progress line with ETA about
-// every 10% of the images, prefixed by `what`.
-// A streamed image that cannot be loaded is an error naming its file.
-absl::StatusOr<at::Tensor> PooledFeatures(ResNetImpl& encoder, const LabeledImages& data,
-                                          const AugmentOptions& eval_view, int batch_size, c10::Device device,
-                                          int threads, std::ostream* log, const std::string& what,
-                                          bool bf16 = false);
-
 // Trains the classifier on fixed features (rows of train_features, N x D; labels int64 N) and
 // evaluates it on test_features. The core of the fast mode, exposed for tests. Errors:
 // mismatched shapes or labels outside [0, num_classes), and a non-finite loss (lr too high).
@@ -99,7 +89,8 @@ absl::StatusOr<LinearProbeResult> TrainLinearOnFeatures(const at::Tensor& train_
                                                         const at::Tensor& test_features, const at::Tensor& test_labels,
                                                         int num_classes, const LinearProbeOptions& options);
 
-// Fast mode: PooledFeatures of both splits once, then TrainLinearOnFeatures.
+// Fast mode: the pooled features of both splits once (EncodeImages, moco/train/knn_monitor.h),
+// then TrainLinearOnFeatures.
 absl::StatusOr<LinearProbeResult> LinearProbeFast(ResNetImpl& encoder, const LabeledImages& train,
                                                   const LabeledImages& test, const AugmentOptions& eval_view,
                                                   const LinearProbeOptions& options);

@@ -23,7 +23,7 @@
 #include "moco/common/paths.h"
 #include "configs/record.h"
 #include "moco/distributed/worker_launcher.h"
-#include "moco/train/curves.h"
+#include "moco/train/metrics_log.h"
 #include "moco/train/trainer.h"
 
 ABSL_FLAG(std::string, config, "configs/smoke/quickstart.pbtxt", "Experiment config (.pbtxt).");

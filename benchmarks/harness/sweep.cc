@@ -167,6 +167,26 @@ absl::Status WorkerOutcome(const PlannedRun& run, int exit_code) {
   return absl::OkStatus();
 }
 
+// The runs that may start now, in plan order: not done, not run or running here, selected by
+// --only, and whose earlier piece is done.
+std::vector<const PlannedRun*> RunsToStart(const std::vector<PlannedRun>& runs, const std::set<std::string>& ran_here,
+                                           const std::map<int, PlannedRun>& workers, const SweepOptions& options) {
+  std::set<std::string> done;
+  for (const PlannedRun& run : runs) {
+    if (run.state == RunState::kDone) done.insert(run.name);
+  }
+  std::vector<const PlannedRun*> todo;
+  for (const PlannedRun& run : runs) {
+    if (run.state == RunState::kDone || ran_here.count(run.name)) continue;
+    if (!options.only.empty() && !options.only.count(run.name)) continue;
+    if (!run.continues.empty() && !done.count(run.continues) && !ran_here.count(run.continues)) continue;
+    bool in_flight = false;
+    for (const auto& [pid, started] : workers) in_flight |= (started.name == run.name);
+    if (!in_flight) todo.push_back(&run);
+  }
+  return todo;
+}
+
 absl::Status RunTable(const TableJob& job, const SweepOptions& options) {
   const bool writes_reports = options.lead;
   ReportsLock lock;
@@ -181,19 +201,7 @@ absl::Status RunTable(const TableJob& job, const SweepOptions& options) {
   while (!options.report_only) {
     // Re-plan before every run: a finished run may complete another point of this table.
     MOCO_ASSIGN_OR_RETURN(std::vector<PlannedRun> runs, PlanTable(job.table, job.records_dir, job.runs_dir));
-    std::vector<const PlannedRun*> todo;
-    std::set<std::string> done;
-    for (const PlannedRun& run : runs) {
-      if (run.state == RunState::kDone) done.insert(run.name);
-    }
-    for (const PlannedRun& run : runs) {
-      if (run.state == RunState::kDone || ran_here.count(run.name)) continue;
-      if (!options.only.empty() && !options.only.count(run.name)) continue;
-      if (!run.continues.empty() && !done.count(run.continues) && !ran_here.count(run.continues)) continue;
-      bool in_flight = false;
-      for (const auto& [pid, started] : workers) in_flight |= (started.name == run.name);
-      if (!in_flight) todo.push_back(&run);
-    }
+    const std::vector<const PlannedRun*> todo = RunsToStart(runs, ran_here, workers, options);
     if (!planned) {
       planned = true;
       if (todo.empty()) {

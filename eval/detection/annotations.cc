@@ -176,6 +176,115 @@ class WithoutSegmentations {
   int nesting_ = 0;        // its open objects and arrays
 };
 
+// "categories": class names in increasing category id; returns category id -> label.
+absl::StatusOr<std::unordered_map<int64_t, int>> ParseCocoCategories(const Json& categories,
+                                                                     const std::string& json_path,
+                                                                     DetectionDataset* data) {
+  std::map<int64_t, std::string> category_names;  // sorted by id
+  for (size_t i = 0; i < categories.size(); ++i) {
+    const Json& category = categories[i];
+    const std::string where = absl::StrCat(json_path, ": categories[", i, "]");
+    if (!category.is_object()) return absl::InvalidArgumentError(absl::StrCat(where, ": not an object"));
+    MOCO_ASSIGN_OR_RETURN(const int64_t id, IntMember(category, "id", where));
+    MOCO_ASSIGN_OR_RETURN(std::string name, StringMember(category, "name", where));
+    if (!category_names.emplace(id, std::move(name)).second) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": duplicate category id ", id));
+    }
+  }
+  std::unordered_map<int64_t, int> label_of_category;
+  for (const auto& [id, name] : category_names) {
+    label_of_category[id] = static_cast<int>(data->class_names.size());
+    data->class_names.push_back(name);
+    data->category_ids.push_back(id);
+  }
+  return label_of_category;
+}
+
+// "images": one DetectionImage each, in order; returns image id -> index.
+absl::StatusOr<std::unordered_map<int64_t, size_t>> ParseCocoImages(const Json& images, const std::string& json_path,
+                                                                    const std::string& image_root,
+                                                                    DetectionDataset* data) {
+  std::unordered_map<int64_t, size_t> index_of_image;
+  data->images.reserve(images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    const Json& entry = images[i];
+    std::string where = absl::StrCat(json_path, ": images[", i, "]");
+    if (!entry.is_object()) return absl::InvalidArgumentError(absl::StrCat(where, ": not an object"));
+    DetectionImage image;
+    MOCO_ASSIGN_OR_RETURN(image.id, IntMember(entry, "id", where));
+    absl::StrAppend(&where, " (id ", image.id, ")");
+    MOCO_ASSIGN_OR_RETURN(const std::string file_name, StringMember(entry, "file_name", where));
+    MOCO_ASSIGN_OR_RETURN(const int64_t width, IntMember(entry, "width", where));
+    MOCO_ASSIGN_OR_RETURN(const int64_t height, IntMember(entry, "height", where));
+    if (width <= 0 || height <= 0 || width > (1 << 30) || height > (1 << 30)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": bad image size ", width, " x ", height));
+    }
+    image.width = static_cast<int>(width);
+    image.height = static_cast<int>(height);
+    image.path = JoinPath(image_root, file_name);
+    if (!index_of_image.emplace(image.id, data->images.size()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": duplicate image id ", image.id));
+    }
+    data->images.push_back(std::move(image));
+  }
+  return index_of_image;
+}
+
+// "annotations"[i]: its box, added to its image.
+absl::Status ParseCocoAnnotation(const Json& entry, size_t i, const std::string& json_path,
+                                 const std::unordered_map<int64_t, int>& label_of_category,
+                                 const std::unordered_map<int64_t, size_t>& index_of_image, DetectionDataset* data) {
+  std::string where = absl::StrCat(json_path, ": annotations[", i, "]");
+  if (!entry.is_object()) return absl::InvalidArgumentError(absl::StrCat(where, ": not an object"));
+  if (entry.contains("id")) {
+    MOCO_ASSIGN_OR_RETURN(const int64_t id, IntMember(entry, "id", where));
+    absl::StrAppend(&where, " (id ", id, ")");
+  }
+  MOCO_ASSIGN_OR_RETURN(const int64_t image_id, IntMember(entry, "image_id", where));
+  const auto image_it = index_of_image.find(image_id);
+  if (image_it == index_of_image.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": image_id ", image_id, " has no entry in \"images\""));
+  }
+  MOCO_ASSIGN_OR_RETURN(const int64_t category_id, IntMember(entry, "category_id", where));
+  const auto label_it = label_of_category.find(category_id);
+  if (label_it == label_of_category.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": category_id ", category_id, " has no entry in \"categories\""));
+  }
+  const auto bbox = entry.find("bbox");
+  if (bbox == entry.end() || !bbox->is_array() || bbox->size() != 4 ||
+      !std::all_of(bbox->begin(), bbox->end(), [](const Json& v) { return v.is_number(); })) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": \"bbox\" must be [x, y, w, h], is ",
+                                                   bbox == entry.end() ? std::string("missing") : bbox->dump()));
+  }
+  const double x = (*bbox)[0].get<double>(), y = (*bbox)[1].get<double>();
+  const double w = (*bbox)[2].get<double>(), h = (*bbox)[3].get<double>();
+  GroundTruthBox box;
+  box.x1 = static_cast<float>(x);
+  box.y1 = static_cast<float>(y);
+  box.x2 = static_cast<float>(x + w);
+  box.y2 = static_cast<float>(y + h);
+  box.label = label_it->second;
+  const auto crowd = entry.find("iscrowd");
+  if (crowd != entry.end()) {
+    if (crowd->is_boolean()) {
+      box.crowd = crowd->get<bool>();
+    } else if (crowd->is_number_integer() && (crowd->get<int64_t>() == 0 || crowd->get<int64_t>() == 1)) {
+      box.crowd = crowd->get<int64_t>() == 1;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": \"iscrowd\" is ", crowd->dump(), ", not 0 or 1"));
+    }
+  }
+  DetectionImage& image = data->images[image_it->second];
+  if (!(w > 0) || !(h > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": empty bbox ", bbox->dump(), " (needs w > 0 and h > 0)"));
+  }
+  MOCO_RETURN_IF_ERROR(
+      CheckBox(box, image.width, image.height, absl::StrCat(where, " in image ", image.id, " ", bbox->dump())));
+  image.boxes.push_back(box);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<DetectionDataset> ParseCocoJson(absl::string_view text, absl::string_view source,
@@ -199,101 +308,12 @@ absl::StatusOr<DetectionDataset> ParseCocoJson(absl::string_view text, absl::str
   MOCO_ASSIGN_OR_RETURN(const Json* categories, ArrayMember(root, "categories", /*required=*/true, json_path));
   MOCO_ASSIGN_OR_RETURN(const Json* images, ArrayMember(root, "images", /*required=*/true, json_path));
   MOCO_ASSIGN_OR_RETURN(const Json* annotations, ArrayMember(root, "annotations", /*required=*/false, json_path));
-
   DetectionDataset data;
-  // Category id -> name, sorted by id; then id -> label.
-  std::map<int64_t, std::string> category_names;
-  for (size_t i = 0; i < categories->size(); ++i) {
-    const Json& category = (*categories)[i];
-    const std::string where = absl::StrCat(json_path, ": categories[", i, "]");
-    if (!category.is_object()) return absl::InvalidArgumentError(absl::StrCat(where, ": not an object"));
-    MOCO_ASSIGN_OR_RETURN(const int64_t id, IntMember(category, "id", where));
-    MOCO_ASSIGN_OR_RETURN(std::string name, StringMember(category, "name", where));
-    if (!category_names.emplace(id, std::move(name)).second) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": duplicate category id ", id));
-    }
-  }
-  std::unordered_map<int64_t, int> label_of_category;
-  for (const auto& [id, name] : category_names) {
-    label_of_category[id] = static_cast<int>(data.class_names.size());
-    data.class_names.push_back(name);
-    data.category_ids.push_back(id);
-  }
-
-  std::unordered_map<int64_t, size_t> index_of_image;
-  data.images.reserve(images->size());
-  for (size_t i = 0; i < images->size(); ++i) {
-    const Json& entry = (*images)[i];
-    std::string where = absl::StrCat(json_path, ": images[", i, "]");
-    if (!entry.is_object()) return absl::InvalidArgumentError(absl::StrCat(where, ": not an object"));
-    DetectionImage image;
-    MOCO_ASSIGN_OR_RETURN(image.id, IntMember(entry, "id", where));
-    absl::StrAppend(&where, " (id ", image.id, ")");
-    MOCO_ASSIGN_OR_RETURN(const std::string file_name, StringMember(entry, "file_name", where));
-    MOCO_ASSIGN_OR_RETURN(const int64_t width, IntMember(entry, "width", where));
-    MOCO_ASSIGN_OR_RETURN(const int64_t height, IntMember(entry, "height", where));
-    if (width <= 0 || height <= 0 || width > (1 << 30) || height > (1 << 30)) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": bad image size ", width, " x ", height));
-    }
-    image.width = static_cast<int>(width);
-    image.height = static_cast<int>(height);
-    image.path = JoinPath(image_root, file_name);
-    if (!index_of_image.emplace(image.id, data.images.size()).second) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": duplicate image id ", image.id));
-    }
-    data.images.push_back(std::move(image));
-  }
-
+  MOCO_ASSIGN_OR_RETURN(const auto label_of_category, ParseCocoCategories(*categories, json_path, &data));
+  MOCO_ASSIGN_OR_RETURN(const auto index_of_image, ParseCocoImages(*images, json_path, image_root, &data));
   for (size_t i = 0; i < annotations->size(); ++i) {
-    const Json& entry = (*annotations)[i];
-    std::string where = absl::StrCat(json_path, ": annotations[", i, "]");
-    if (!entry.is_object()) return absl::InvalidArgumentError(absl::StrCat(where, ": not an object"));
-    if (entry.contains("id")) {
-      MOCO_ASSIGN_OR_RETURN(const int64_t id, IntMember(entry, "id", where));
-      absl::StrAppend(&where, " (id ", id, ")");
-    }
-    MOCO_ASSIGN_OR_RETURN(const int64_t image_id, IntMember(entry, "image_id", where));
-    const auto image_it = index_of_image.find(image_id);
-    if (image_it == index_of_image.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": image_id ", image_id, " has no entry in \"images\""));
-    }
-    MOCO_ASSIGN_OR_RETURN(const int64_t category_id, IntMember(entry, "category_id", where));
-    const auto label_it = label_of_category.find(category_id);
-    if (label_it == label_of_category.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": category_id ", category_id, " has no entry in \"categories\""));
-    }
-    const auto bbox = entry.find("bbox");
-    if (bbox == entry.end() || !bbox->is_array() || bbox->size() != 4 ||
-        !std::all_of(bbox->begin(), bbox->end(), [](const Json& v) { return v.is_number(); })) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": \"bbox\" must be [x, y, w, h], is ",
-                                                     bbox == entry.end() ? std::string("missing") : bbox->dump()));
-    }
-    const double x = (*bbox)[0].get<double>(), y = (*bbox)[1].get<double>();
-    const double w = (*bbox)[2].get<double>(), h = (*bbox)[3].get<double>();
-    GroundTruthBox box;
-    box.x1 = static_cast<float>(x);
-    box.y1 = static_cast<float>(y);
-    box.x2 = static_cast<float>(x + w);
-    box.y2 = static_cast<float>(y + h);
-    box.label = label_it->second;
-    const auto crowd = entry.find("iscrowd");
-    if (crowd != entry.end()) {
-      if (crowd->is_boolean()) {
-        box.crowd = crowd->get<bool>();
-      } else if (crowd->is_number_integer() && (crowd->get<int64_t>() == 0 || crowd->get<int64_t>() == 1)) {
-        box.crowd = crowd->get<int64_t>() == 1;
-      } else {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": \"iscrowd\" is ", crowd->dump(), ", not 0 or 1"));
-      }
-    }
-    DetectionImage& image = data.images[image_it->second];
-    if (!(w > 0) || !(h > 0)) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": empty bbox ", bbox->dump(), " (needs w > 0 and h > 0)"));
-    }
     MOCO_RETURN_IF_ERROR(
-        CheckBox(box, image.width, image.height, absl::StrCat(where, " in image ", image.id, " ", bbox->dump())));
-    image.boxes.push_back(box);
+        ParseCocoAnnotation((*annotations)[i], i, json_path, label_of_category, index_of_image, &data));
   }
   return data;
 }
@@ -311,6 +331,73 @@ absl::StatusOr<DetectionDataset> ReadCocoJson(const std::string& json_path, cons
   return data;
 }
 
+namespace {
+
+// The text of a required child element of a VOC annotation, stripped.
+absl::StatusOr<std::string> VocText(const tinyxml2::XMLElement* parent, const char* name, const std::string& xml_path,
+                                    const std::string& where) {
+  const tinyxml2::XMLElement* child = parent->FirstChildElement(name);
+  if (child == nullptr || child->GetText() == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, " has no <", name, ">"));
+  }
+  return std::string(absl::StripAsciiWhitespace(child->GetText()));
+}
+
+// A required child element's number.
+absl::StatusOr<double> VocNumber(const tinyxml2::XMLElement* parent, const char* name, const std::string& xml_path,
+                                 const std::string& where) {
+  MOCO_ASSIGN_OR_RETURN(const std::string text, VocText(parent, name, xml_path, where));
+  double value = 0;
+  size_t used = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || !std::isfinite(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(xml_path, ": ", where, ": <", name, "> is '", text, "', not a number"));
+  }
+  return value;
+}
+
+// <object> number `index`: its class, difficult flag (as crowd) and box (VOC's 1-based pixels).
+absl::StatusOr<GroundTruthBox> ParseVocObject(const tinyxml2::XMLElement* object, int index,
+                                              const std::string& xml_path, const DetectionImage& image) {
+  std::string where = absl::StrCat("object ", index);
+  MOCO_ASSIGN_OR_RETURN(const std::string name, VocText(object, "name", xml_path, where));
+  absl::StrAppend(&where, " ('", name, "')");
+  const std::vector<std::string>& classes = VocClassNames();
+  const auto label = std::find(classes.begin(), classes.end(), name);
+  if (label == classes.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, ": not a VOC class"));
+  }
+  GroundTruthBox box;
+  box.label = static_cast<int>(label - classes.begin());
+  if (object->FirstChildElement("difficult") != nullptr) {
+    MOCO_ASSIGN_OR_RETURN(const double difficult, VocNumber(object, "difficult", xml_path, where));
+    if (difficult != 0 && difficult != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, ": <difficult> is ", difficult));
+    }
+    box.crowd = difficult == 1;
+  }
+  const tinyxml2::XMLElement* bndbox = object->FirstChildElement("bndbox");
+  if (bndbox == nullptr) return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, " has no <bndbox>"));
+  const std::string box_where = where + " <bndbox>";
+  MOCO_ASSIGN_OR_RETURN(const double xmin, VocNumber(bndbox, "xmin", xml_path, box_where));
+  MOCO_ASSIGN_OR_RETURN(const double ymin, VocNumber(bndbox, "ymin", xml_path, box_where));
+  MOCO_ASSIGN_OR_RETURN(const double xmax, VocNumber(bndbox, "xmax", xml_path, box_where));
+  MOCO_ASSIGN_OR_RETURN(const double ymax, VocNumber(bndbox, "ymax", xml_path, box_where));
+  box.x1 = static_cast<float>(xmin - 1);
+  box.y1 = static_cast<float>(ymin - 1);
+  box.x2 = static_cast<float>(xmax);
+  box.y2 = static_cast<float>(ymax);
+  MOCO_RETURN_IF_ERROR(CheckBox(box, image.width, image.height, absl::StrCat(xml_path, ": ", where)));
+  return box;
+}
+
+}  // namespace
+
 absl::StatusOr<DetectionImage> ParseVocAnnotation(absl::string_view xml, absl::string_view source) {
   const std::string xml_path(source);
   tinyxml2::XMLDocument doc;
@@ -319,78 +406,21 @@ absl::StatusOr<DetectionImage> ParseVocAnnotation(absl::string_view xml, absl::s
   }
   const tinyxml2::XMLElement* annotation = doc.FirstChildElement("annotation");
   if (annotation == nullptr) return absl::InvalidArgumentError(absl::StrCat(xml_path, ": no <annotation> element"));
-  std::unordered_map<std::string, int> label_of;
-  for (size_t k = 0; k < VocClassNames().size(); ++k) label_of[VocClassNames()[k]] = static_cast<int>(k);
-
-  // The text of a required child element, stripped.
-  auto child_text = [&xml_path](const tinyxml2::XMLElement* parent, const char* name,
-                                const std::string& where) -> absl::StatusOr<std::string> {
-    const tinyxml2::XMLElement* child = parent->FirstChildElement(name);
-    if (child == nullptr || child->GetText() == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, " has no <", name, ">"));
-    }
-    return std::string(absl::StripAsciiWhitespace(child->GetText()));
-  };
-  auto child_number = [&](const tinyxml2::XMLElement* parent, const char* name,
-                          const std::string& where) -> absl::StatusOr<double> {
-    MOCO_ASSIGN_OR_RETURN(const std::string text, child_text(parent, name, where));
-    double value = 0;
-    size_t used = 0;
-    try {
-      value = std::stod(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != text.size() || !std::isfinite(value)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(xml_path, ": ", where, ": <", name, "> is '", text, "', not a number"));
-    }
-    return value;
-  };
-
   DetectionImage image;
   const tinyxml2::XMLElement* size = annotation->FirstChildElement("size");
   if (size == nullptr) return absl::InvalidArgumentError(absl::StrCat(xml_path, ": <annotation> has no <size>"));
-  MOCO_ASSIGN_OR_RETURN(const double width, child_number(size, "width", "<size>"));
-  MOCO_ASSIGN_OR_RETURN(const double height, child_number(size, "height", "<size>"));
+  MOCO_ASSIGN_OR_RETURN(const double width, VocNumber(size, "width", xml_path, "<size>"));
+  MOCO_ASSIGN_OR_RETURN(const double height, VocNumber(size, "height", xml_path, "<size>"));
   if (width < 1 || height < 1 || width != std::floor(width) || height != std::floor(height) || width > (1 << 30) ||
       height > (1 << 30)) {
     return absl::InvalidArgumentError(absl::StrCat(xml_path, ": bad image size ", width, " x ", height));
   }
   image.width = static_cast<int>(width);
   image.height = static_cast<int>(height);
-
-  int object_index = 0;
+  int index = 0;
   for (const tinyxml2::XMLElement* object = annotation->FirstChildElement("object"); object != nullptr;
-       object = object->NextSiblingElement("object"), ++object_index) {
-    std::string where = absl::StrCat("object ", object_index);
-    MOCO_ASSIGN_OR_RETURN(const std::string name, child_text(object, "name", where));
-    absl::StrAppend(&where, " ('", name, "')");
-    const auto label = label_of.find(name);
-    if (label == label_of.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, ": not a VOC class"));
-    }
-    GroundTruthBox box;
-    box.label = label->second;
-    if (object->FirstChildElement("difficult") != nullptr) {
-      MOCO_ASSIGN_OR_RETURN(const double difficult, child_number(object, "difficult", where));
-      if (difficult != 0 && difficult != 1) {
-        return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, ": <difficult> is ", difficult));
-      }
-      box.crowd = difficult == 1;
-    }
-    const tinyxml2::XMLElement* bndbox = object->FirstChildElement("bndbox");
-    if (bndbox == nullptr) return absl::InvalidArgumentError(absl::StrCat(xml_path, ": ", where, " has no <bndbox>"));
-    const std::string box_where = where + " <bndbox>";
-    MOCO_ASSIGN_OR_RETURN(const double xmin, child_number(bndbox, "xmin", box_where));
-    MOCO_ASSIGN_OR_RETURN(const double ymin, child_number(bndbox, "ymin", box_where));
-    MOCO_ASSIGN_OR_RETURN(const double xmax, child_number(bndbox, "xmax", box_where));
-    MOCO_ASSIGN_OR_RETURN(const double ymax, child_number(bndbox, "ymax", box_where));
-    box.x1 = static_cast<float>(xmin - 1);
-    box.y1 = static_cast<float>(ymin - 1);
-    box.x2 = static_cast<float>(xmax);
-    box.y2 = static_cast<float>(ymax);
-    MOCO_RETURN_IF_ERROR(CheckBox(box, image.width, image.height, absl::StrCat(xml_path, ": ", where)));
+       object = object->NextSiblingElement("object"), ++index) {
+    MOCO_ASSIGN_OR_RETURN(const GroundTruthBox box, ParseVocObject(object, index, xml_path, image));
     image.boxes.push_back(box);
   }
   return image;

@@ -162,13 +162,16 @@ absl::Status CheckDetection(const Detection& d, size_t index, int num_classes,
   return absl::OkStatus();
 }
 
-}  // namespace
+// The detections checked and grouped by (image, class), and the images in pycocotools' order.
+struct Grouped {
+  std::vector<std::vector<int>> dets_of;  // [image * num_classes + class]: detection indices, input order
+  std::vector<int> image_order;           // by increasing id: that order breaks score ties across images
+};
 
-absl::StatusOr<Metrics> CocoEvaluate(const DetectionDataset& ground_truth, const std::vector<Detection>& detections) {
+absl::StatusOr<Grouped> GroupDetections(const DetectionDataset& ground_truth, const std::vector<Detection>& detections) {
   const int num_classes = static_cast<int>(ground_truth.class_names.size());
   const int num_images = static_cast<int>(ground_truth.images.size());
   if (num_classes == 0) return absl::InvalidArgumentError("CocoEvaluate: the dataset has no classes");
-
   std::unordered_map<int64_t, int> index_of_image;
   for (int n = 0; n < num_images; ++n) {
     const DetectionImage& image = ground_truth.images[n];
@@ -183,104 +186,118 @@ absl::StatusOr<Metrics> CocoEvaluate(const DetectionDataset& ground_truth, const
       }
     }
   }
-  // Detections of each (image, class), in input order.
-  std::vector<std::vector<int>> dets_of(static_cast<size_t>(num_images) * num_classes);
+  Grouped grouped;
+  grouped.dets_of.resize(static_cast<size_t>(num_images) * num_classes);
   for (size_t i = 0; i < detections.size(); ++i) {
     const Detection& d = detections[i];
     MOCO_RETURN_IF_ERROR(CheckDetection(d, i, num_classes, index_of_image));
-    dets_of[static_cast<size_t>(index_of_image[d.image_id]) * num_classes + d.label].push_back(static_cast<int>(i));
+    grouped.dets_of[static_cast<size_t>(index_of_image[d.image_id]) * num_classes + d.label].push_back(
+        static_cast<int>(i));
   }
-  // pycocotools visits images in increasing id order; that order breaks score ties across images.
-  std::vector<int> image_order(num_images);
-  std::iota(image_order.begin(), image_order.end(), 0);
-  std::sort(image_order.begin(), image_order.end(),
+  grouped.image_order.resize(num_images);
+  std::iota(grouped.image_order.begin(), grouped.image_order.end(), 0);
+  std::sort(grouped.image_order.begin(), grouped.image_order.end(),
             [&](int a, int b) { return ground_truth.images[a].id < ground_truth.images[b].id; });
+  return grouped;
+}
 
-  const std::vector<double> iou_thresholds = Linspace(0.5, 0.95, kNumIou);
-  const std::vector<double> recall_thresholds = Linspace(0.0, 1.0, kNumRecall);
-  // pycocotools' precision[T][R][K][A][M] and recall[T][K][A][M], -1 where a category has no GT that counts.
-  std::vector<double> precision(static_cast<size_t>(kNumIou) * kNumRecall * num_classes * kNumAreas * kNumMaxDets, -1);
-  std::vector<double> recall(static_cast<size_t>(kNumIou) * num_classes * kNumAreas * kNumMaxDets, -1);
-  auto precision_at = [&](int t, int r, int k, int a, int m) -> double& {
-    return precision[(((static_cast<size_t>(t) * kNumRecall + r) * num_classes + k) * kNumAreas + a) * kNumMaxDets + m];
-  };
-  auto recall_at = [&](int t, int k, int a, int m) -> double& {
-    return recall[((static_cast<size_t>(t) * num_classes + k) * kNumAreas + a) * kNumMaxDets + m];
-  };
+// pycocotools' evaluate for class k: each image with GT or detections of k, in each area range.
+struct ClassEval {
+  std::vector<ImageEval> by_area[kNumAreas];
+};
+
+ClassEval EvaluateClass(int k, const DetectionDataset& ground_truth, const std::vector<Detection>& detections,
+                        const Grouped& grouped, const std::vector<double>& iou_thresholds) {
+  const size_t num_classes = ground_truth.class_names.size();
   const int max_dets = kMaxDets[kNumMaxDets - 1];
-
-  for (int k = 0; k < num_classes; ++k) {
-    std::vector<ImageEval> evals[kNumAreas];  // the images with GT or detections of class k, by id
-    for (const int n : image_order) {
-      const DetectionImage& image = ground_truth.images[n];
-      std::vector<GtRef> gts;
-      for (const GroundTruthBox& b : image.boxes) {
-        if (b.label != k) continue;
-        const Box64 box{b.x1, b.y1, b.x2, b.y2};
-        gts.push_back({box, b.crowd, Area(box)});
-      }
-      std::vector<int> det_index = dets_of[static_cast<size_t>(n) * num_classes + k];
-      if (gts.empty() && det_index.empty()) continue;
-      std::stable_sort(det_index.begin(), det_index.end(),
-                       [&](int a, int b) { return detections[a].score > detections[b].score; });
-      if (static_cast<int>(det_index.size()) > max_dets) det_index.resize(max_dets);
-      std::vector<Box64> dets;
-      std::vector<double> scores;
-      for (const int i : det_index) {
-        const Detection& d = detections[i];
-        dets.push_back({d.x1, d.y1, d.x2, d.y2});
-        scores.push_back(d.score);
-      }
-      std::vector<double> iou(dets.size() * gts.size());
-      for (size_t d = 0; d < dets.size(); ++d) {
-        for (size_t g = 0; g < gts.size(); ++g) iou[d * gts.size() + g] = Iou(dets[d], gts[g].box, gts[g].crowd);
-      }
-      for (int a = 0; a < kNumAreas; ++a) {
-        evals[a].push_back(EvaluateImage(dets, scores, gts, iou, kAreaRange[a], iou_thresholds));
-      }
+  ClassEval out;
+  for (const int n : grouped.image_order) {
+    std::vector<GtRef> gts;
+    for (const GroundTruthBox& b : ground_truth.images[n].boxes) {
+      if (b.label != k) continue;
+      const Box64 box{b.x1, b.y1, b.x2, b.y2};
+      gts.push_back({box, b.crowd, Area(box)});
     }
-
-    // pycocotools' accumulate for class k.
+    std::vector<int> det_index = grouped.dets_of[static_cast<size_t>(n) * num_classes + k];
+    if (gts.empty() && det_index.empty()) continue;
+    std::stable_sort(det_index.begin(), det_index.end(),
+                     [&](int a, int b) { return detections[a].score > detections[b].score; });
+    if (static_cast<int>(det_index.size()) > max_dets) det_index.resize(max_dets);
+    std::vector<Box64> dets;
+    std::vector<double> scores;
+    for (const int i : det_index) {
+      const Detection& d = detections[i];
+      dets.push_back({d.x1, d.y1, d.x2, d.y2});
+      scores.push_back(d.score);
+    }
+    std::vector<double> iou(dets.size() * gts.size());
+    for (size_t d = 0; d < dets.size(); ++d) {
+      for (size_t g = 0; g < gts.size(); ++g) iou[d * gts.size() + g] = Iou(dets[d], gts[g].box, gts[g].crowd);
+    }
     for (int a = 0; a < kNumAreas; ++a) {
-      int num_gt = 0;
-      for (const ImageEval& e : evals[a]) num_gt += e.num_gt;
-      if (num_gt == 0) continue;  // stays -1: left out of the means
-      for (int m = 0; m < kNumMaxDets; ++m) {
-        struct Entry {
-          double score;
-          int eval;
-          int det;
-        };
-        std::vector<Entry> entries;
-        for (int e = 0; e < static_cast<int>(evals[a].size()); ++e) {
-          const int count = std::min(kMaxDets[m], static_cast<int>(evals[a][e].scores.size()));
-          for (int d = 0; d < count; ++d) entries.push_back({evals[a][e].scores[d], e, d});
-        }
-        std::stable_sort(entries.begin(), entries.end(),
-                         [](const Entry& x, const Entry& y) { return x.score > y.score; });
-        const int num_dets = static_cast<int>(entries.size());
-        std::vector<double> rc(num_dets), pr(num_dets);
-        for (int t = 0; t < kNumIou; ++t) {
-          double tp = 0, fp = 0;
-          for (int i = 0; i < num_dets; ++i) {
-            const ImageEval& e = evals[a][entries[i].eval];
-            const size_t at = static_cast<size_t>(t) * e.scores.size() + entries[i].det;
-            if (!e.ignored[at]) (e.matched[at] ? tp : fp) += 1;
-            rc[i] = tp / num_gt;
-            pr[i] = tp / (fp + tp + std::numeric_limits<double>::epsilon());
-          }
-          recall_at(t, k, a, m) = num_dets > 0 ? rc[num_dets - 1] : 0;
-          for (int i = num_dets - 1; i > 0; --i) pr[i - 1] = std::max(pr[i - 1], pr[i]);
-          for (int r = 0; r < kNumRecall; ++r) {
-            const int i = static_cast<int>(std::lower_bound(rc.begin(), rc.end(), recall_thresholds[r]) - rc.begin());
-            precision_at(t, r, k, a, m) = i < num_dets ? pr[i] : 0;
-          }
-        }
-      }
+      out.by_area[a].push_back(EvaluateImage(dets, scores, gts, iou, kAreaRange[a], iou_thresholds));
     }
   }
+  return out;
+}
 
-  // pycocotools' summarize: the mean of the entries that are not -1, in percent.
+// pycocotools' precision[T][R][K][A][M] and recall[T][K][A][M]: -1 where a category has no GT that
+// counts.
+class PrecisionRecall {
+ public:
+  explicit PrecisionRecall(int num_classes)
+      : num_classes_(num_classes),
+        precision_(static_cast<size_t>(kNumIou) * kNumRecall * num_classes * kNumAreas * kNumMaxDets, -1),
+        recall_(static_cast<size_t>(kNumIou) * num_classes * kNumAreas * kNumMaxDets, -1) {}
+  int num_classes() const { return num_classes_; }
+  double& precision(int t, int r, int k, int a, int m) {
+    return precision_[(((static_cast<size_t>(t) * kNumRecall + r) * num_classes_ + k) * kNumAreas + a) * kNumMaxDets + m];
+  }
+  double& recall(int t, int k, int a, int m) {
+    return recall_[((static_cast<size_t>(t) * num_classes_ + k) * kNumAreas + a) * kNumMaxDets + m];
+  }
+
+ private:
+  int num_classes_;
+  std::vector<double> precision_, recall_;
+};
+
+// pycocotools' accumulate for class k, area range a and detection cap m.
+void Accumulate(int k, int a, int m, const std::vector<ImageEval>& evals, int num_gt,
+                const std::vector<double>& recall_thresholds, PrecisionRecall& out) {
+  struct Entry {
+    double score;
+    int eval;
+    int det;
+  };
+  std::vector<Entry> entries;
+  for (int e = 0; e < static_cast<int>(evals.size()); ++e) {
+    const int count = std::min(kMaxDets[m], static_cast<int>(evals[e].scores.size()));
+    for (int d = 0; d < count; ++d) entries.push_back({evals[e].scores[d], e, d});
+  }
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) { return x.score > y.score; });
+  const int num_dets = static_cast<int>(entries.size());
+  std::vector<double> rc(num_dets), pr(num_dets);
+  for (int t = 0; t < kNumIou; ++t) {
+    double tp = 0, fp = 0;
+    for (int i = 0; i < num_dets; ++i) {
+      const ImageEval& e = evals[entries[i].eval];
+      const size_t at = static_cast<size_t>(t) * e.scores.size() + entries[i].det;
+      if (!e.ignored[at]) (e.matched[at] ? tp : fp) += 1;
+      rc[i] = tp / num_gt;
+      pr[i] = tp / (fp + tp + std::numeric_limits<double>::epsilon());
+    }
+    out.recall(t, k, a, m) = num_dets > 0 ? rc[num_dets - 1] : 0;
+    for (int i = num_dets - 1; i > 0; --i) pr[i - 1] = std::max(pr[i - 1], pr[i]);
+    for (int r = 0; r < kNumRecall; ++r) {
+      const int i = static_cast<int>(std::lower_bound(rc.begin(), rc.end(), recall_thresholds[r]) - rc.begin());
+      out.precision(t, r, k, a, m) = i < num_dets ? pr[i] : 0;
+    }
+  }
+}
+
+// pycocotools' summarize: each metric the mean of the entries that are not -1, in percent.
+absl::StatusOr<Metrics> Summarize(PrecisionRecall& pr, const std::vector<double>& iou_thresholds) {
   const int m100 = kNumMaxDets - 1;
   auto mean_precision = [&](int only_t, int a) {
     double sum = 0;
@@ -288,8 +305,8 @@ absl::StatusOr<Metrics> CocoEvaluate(const DetectionDataset& ground_truth, const
     for (int t = 0; t < kNumIou; ++t) {
       if (only_t >= 0 && t != only_t) continue;
       for (int r = 0; r < kNumRecall; ++r) {
-        for (int k = 0; k < num_classes; ++k) {
-          const double p = precision_at(t, r, k, a, m100);
+        for (int k = 0; k < pr.num_classes(); ++k) {
+          const double p = pr.precision(t, r, k, a, m100);
           if (p > -1) sum += p, ++count;
         }
       }
@@ -300,8 +317,8 @@ absl::StatusOr<Metrics> CocoEvaluate(const DetectionDataset& ground_truth, const
     double sum = 0;
     int64_t count = 0;
     for (int t = 0; t < kNumIou; ++t) {
-      for (int k = 0; k < num_classes; ++k) {
-        const double r = recall_at(t, k, a, m);
+      for (int k = 0; k < pr.num_classes(); ++k) {
+        const double r = pr.recall(t, k, a, m);
         if (r > -1) sum += r, ++count;
       }
     }
@@ -328,6 +345,26 @@ absl::StatusOr<Metrics> CocoEvaluate(const DetectionDataset& ground_truth, const
   metrics["ARm"] = mean_recall(2, m100);
   metrics["ARl"] = mean_recall(3, m100);
   return metrics;
+}
+
+}  // namespace
+
+absl::StatusOr<Metrics> CocoEvaluate(const DetectionDataset& ground_truth, const std::vector<Detection>& detections) {
+  MOCO_ASSIGN_OR_RETURN(const Grouped grouped, GroupDetections(ground_truth, detections));
+  const std::vector<double> iou_thresholds = Linspace(0.5, 0.95, kNumIou);
+  const std::vector<double> recall_thresholds = Linspace(0.0, 1.0, kNumRecall);
+  const int num_classes = static_cast<int>(ground_truth.class_names.size());
+  PrecisionRecall pr(num_classes);
+  for (int k = 0; k < num_classes; ++k) {
+    const ClassEval evals = EvaluateClass(k, ground_truth, detections, grouped, iou_thresholds);
+    for (int a = 0; a < kNumAreas; ++a) {
+      int num_gt = 0;
+      for (const ImageEval& e : evals.by_area[a]) num_gt += e.num_gt;
+      if (num_gt == 0) continue;  // stays -1: left out of the means
+      for (int m = 0; m < kNumMaxDets; ++m) Accumulate(k, a, m, evals.by_area[a], num_gt, recall_thresholds, pr);
+    }
+  }
+  return Summarize(pr, iou_thresholds);
 }
 
 CocoEvaluator::CocoEvaluator(const DetectionDataset* ground_truth) : ground_truth_(ground_truth) {

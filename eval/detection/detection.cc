@@ -407,7 +407,7 @@ config::RunRecord DetectionRecord(const config::ExperimentConfig& resolved, cons
     for (size_t k = trained.total_losses.size() - tail; k < trained.total_losses.size(); ++k) sum += trained.total_losses[k];
     metrics["final_loss"] = sum / tail;
   }
-  StampRecord(resolved, device, options.threads, world, &record);
+  StampRecord(resolved, device, options.context.threads, world, &record);
   // The detection result depends on eval.detection, which a config's identity leaves out; not on
   // how often the training state is saved. (Fields added since the first detection records are
   // left out where they hold their defaults, so those records keep their hashes.)
@@ -439,7 +439,7 @@ absl::StatusOr<DetectionRunResult> RunDetectionTransfer(const config::Experiment
   const DetectionEvalConfig& d = resolved.eval().detection();
   const config::RunConfig& run = resolved.run();
   const Clock::time_point start = Clock::now();
-  MOCO_ASSIGN_OR_RETURN(const c10::Device device, PickDevice(run, group != nullptr ? group->env().local_rank : 0));
+  const c10::Device device = options.context.device;
 
   MOCO_ASSIGN_OR_RETURN(DetectionDataset train, LoadDetectionSplit(d, /*train=*/true));
   MOCO_ASSIGN_OR_RETURN(DetectionDataset test, LoadDetectionSplit(d, /*train=*/false));

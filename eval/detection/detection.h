@@ -34,6 +34,7 @@
 #include "eval/evaluator.h"
 #include "moco/distributed/process_group.h"
 #include "moco/models/resnet.h"
+#include "moco/train/run_setup.h"
 
 namespace moco {
 
@@ -164,7 +165,7 @@ struct DetectionRunOptions {
   std::string output_dir;
   bool fresh = false;           // delete checkpoint.pt first: start over
   int64_t max_iterations = 0;   // stop early after this many (0: the whole schedule)
-  int threads = 1;              // for the record
+  RunContext context;           // the device it runs on and the threads (SetUpRun), as the caller chose them
   // The processes the run is split over (nullptr: this one alone): each trains on its share of
   // every batch with BN synchronised (bn TRAINED) and detects a share of the test images; rank 0
   // writes every file.

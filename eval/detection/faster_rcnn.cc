@@ -5,6 +5,7 @@
 #include <torch/nn/modules/batchnorm.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -44,6 +45,30 @@ void InitNormal(nn::Conv2d& conv, double std) {
 void InitNormal(nn::Linear& linear, double std) {
   nn::init::normal_(linear->weight, 0.0, std);
   nn::init::zeros_(linear->bias);
+}
+
+// Image i's RPN losses, summed into *objectness and *box: its anchors matched to its ground truth
+// `gt_boxes` (G x 4), a balanced sample of them (from `seed`, or torch's generator), and the
+// objectness of the sample and the box regression of its positives.
+void AddRpnLosses(const FasterRcnnOptions& options, const RpnOutputs& rpn, int64_t i, const at::Tensor& gt_boxes,
+                  std::optional<uint64_t> seed, at::Tensor* objectness, at::Tensor* box) {
+  const BoxCoder anchor_coder{{1.0, 1.0, 1.0, 1.0}};
+  const at::TensorOptions real = rpn.objectness.options();
+  at::Tensor matched = gt_boxes.size(0) > 0
+                           ? MatchProposals(BoxIou(gt_boxes, rpn.anchors), options.rpn_foreground_iou(),
+                                            options.rpn_background_iou(), /*allow_low_quality=*/true)
+                           : at::full({rpn.anchors.size(0)}, -1, at::kLong);
+  auto [pos, neg] = SampleBalanced(BinaryLabels(matched), options.rpn_batch_size_per_image(),
+                                   options.rpn_positive_fraction(), seed);
+  at::Tensor sampled = at::cat({pos, neg});
+  at::Tensor targets = at::cat({at::ones({pos.size(0)}, real), at::zeros({neg.size(0)}, real)});
+  *objectness = *objectness + at::binary_cross_entropy_with_logits(rpn.objectness[i].index_select(0, sampled),
+                                                                   targets, {}, {}, at::Reduction::Sum);
+  if (pos.size(0) > 0) {
+    at::Tensor matched_gt = gt_boxes.index_select(0, matched.index_select(0, pos));
+    at::Tensor target = anchor_coder.Encode(matched_gt, rpn.anchors.index_select(0, pos));  // pos x 4
+    *box = *box + BoxRegressionSum(rpn.deltas[i].index_select(0, pos), target, options.rpn_smooth_l1_beta());
+  }
 }
 
 }  // namespace
@@ -198,7 +223,6 @@ DetectorLosses FasterRcnnC4Impl::Losses(const at::Tensor& images,
   std::vector<at::Tensor> proposals = Proposals(rpn, image_sizes);
 
   // RPN: sample anchors per image; both losses normalised by the sample budget of the batch.
-  const BoxCoder anchor_coder{{1.0, 1.0, 1.0, 1.0}};
   at::Tensor rpn_objectness = at::zeros({}, features.options());
   at::Tensor rpn_box = at::zeros({}, features.options());
   // RoI head: proposals plus the ground truth, sampled per image.
@@ -210,22 +234,7 @@ DetectorLosses FasterRcnnC4Impl::Losses(const at::Tensor& images,
     const at::Tensor gt_labels = targets[i].labels.to(features.device(), at::kLong);  // G
     const int64_t g = gt_boxes.size(0);
 
-    const int64_t num_anchors = rpn.anchors.size(0);
-    at::Tensor anchor_matched = g > 0 ? MatchProposals(BoxIou(gt_boxes, rpn.anchors), options_.rpn_foreground_iou(),
-                                                       options_.rpn_background_iou(), /*allow_low_quality=*/true)
-                                      : at::full({num_anchors}, -1, at::kLong);
-    auto [pos, neg] = SampleBalanced(BinaryLabels(anchor_matched), options_.rpn_batch_size_per_image(),
-                                     options_.rpn_positive_fraction(), seed(i, 0));
-    at::Tensor sampled = at::cat({pos, neg});
-    at::Tensor sampled_targets =
-        at::cat({at::ones({pos.size(0)}, features.options()), at::zeros({neg.size(0)}, features.options())});
-    rpn_objectness = rpn_objectness + at::binary_cross_entropy_with_logits(rpn.objectness[i].index_select(0, sampled),
-                                                                           sampled_targets, {}, {}, at::Reduction::Sum);
-    if (pos.size(0) > 0) {
-      at::Tensor matched_gt = gt_boxes.index_select(0, anchor_matched.index_select(0, pos));
-      at::Tensor target = anchor_coder.Encode(matched_gt, rpn.anchors.index_select(0, pos));  // pos x 4
-      rpn_box = rpn_box + BoxRegressionSum(rpn.deltas[i].index_select(0, pos), target, options_.rpn_smooth_l1_beta());
-    }
+    AddRpnLosses(options_, rpn, i, gt_boxes, seed(i, 0), &rpn_objectness, &rpn_box);
 
     at::Tensor candidates = g > 0 ? at::cat({proposals[i], gt_boxes}) : proposals[i];  // P' x 4
     at::Tensor roi_matched = g > 0 ? MatchProposals(BoxIou(gt_boxes, candidates), options_.roi_foreground_iou(),

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "moco/augment/random.h"
+#include "moco/augment/tensor_augment.h"
 #include "moco/common/parallel.h"
 #include "moco/common/status.h"
 #include "moco/data/image_folder.h"
@@ -76,6 +77,13 @@ absl::StatusOr<TrainBatch> TwoViewLoader::Next() {
   absl::StatusOr<TrainBatch> batch = pending_.front().get();
   pending_.pop_front();
   Prefetch();
+  if (!batch.ok()) return batch;
+  if (options_.views_on_device) {
+    MOCO_RETURN_IF_ERROR(MakeViewsOnDevice(options_.device, options_.augment, &*batch));
+  } else if (options_.device != c10::Device(c10::kCPU)) {
+    batch->view_q = batch->view_q.to(options_.device, /*non_blocking=*/true);
+    batch->view_k = batch->view_k.to(options_.device, /*non_blocking=*/true);
+  }
   return batch;
 }
 

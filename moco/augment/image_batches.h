@@ -17,6 +17,7 @@
 #define MOCO_AUGMENT_IMAGE_BATCHES_H_
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <cstdint>
 #include <deque>
@@ -40,8 +41,10 @@ struct LoaderOptions {
   int threads = 0;  // augmentation threads; 0: one per core
   bool channels_last = true;
   AugmentOptions augment;
-  // Leave the views to the training device (MakeViewsOnDevice, tensor_augment.h): a batch then
-  // holds the images and their view seed, not view_q and view_k.
+  // Where Next() hands the batch over: view_q and view_k on this device.
+  c10::Device device = c10::kCPU;
+  // Make the views on `device` (MakeViewsOnDevice, tensor_augment.h) from the batch's images and
+  // view seed, instead of on the host's threads.
   bool views_on_device = false;
 };
 
@@ -62,8 +65,8 @@ class TwoViewLoader {
   // Begins `epoch` at `first_batch` and starts preparing that batch (and the ones after it, up
   // to the prefetch depth).
   void Start(int64_t epoch, int64_t first_batch);
-  // The next batch of the epoch; starts preparing another. An image that cannot be loaded
-  // (streamed, data.on_bad_image STOP) is an error naming its file.
+  // The next batch of the epoch, its views on options.device; starts preparing another. An image
+  // that cannot be loaded (streamed, data.on_bad_image STOP) is an error naming its file.
   absl::StatusOr<TrainBatch> Next();
 
  private:

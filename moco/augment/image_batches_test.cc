@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "moco/augment/tensor_augment.h"
 #include "moco/common/files.h"
 #include "moco/common/parallel.h"
 #include "moco/common/paths.h"
@@ -119,9 +120,10 @@ TEST(ImageBatchesTest, RanksSplitTheGlobalBatchAndResumeMidEpoch) {
   EXPECT_EQ(seen.size(), 16u);
 }
 
-// views_on_device: each batch holds its images (in the epoch's order, this rank's share) and a
-// view seed that depends on (seed, epoch, batch, rank) only, so a resumed epoch gets it again.
-TEST(ImageBatchesTest, ViewsOnDeviceBatchesCarryTheImagesAndASeed) {
+// views_on_device: each batch's views are made on the device (here the CPU) from its images (in
+// the epoch's order, this rank's share) and a view seed that depends on (seed, epoch, batch,
+// rank) only, so a resumed epoch gets it again.
+TEST(ImageBatchesTest, ViewsOnDeviceBatchesAreMadeFromTheirImagesAndASeed) {
   LabeledImages data = Synthetic(40);
   LoaderOptions options = Options(1, /*rank=*/1, /*world=*/2);
   options.views_on_device = true;
@@ -129,17 +131,21 @@ TEST(ImageBatchesTest, ViewsOnDeviceBatchesCarryTheImagesAndASeed) {
   ASSERT_EQ(loader.batches_per_epoch(), 2);
   loader.Start(/*epoch=*/3, 0);
   TrainBatch first = *loader.Next(), second = *loader.Next();
-  EXPECT_FALSE(first.view_q.defined());
-  ASSERT_EQ(first.images.sizes(), at::IntArrayRef({8, 12, 12, 3}));
-  EXPECT_EQ(first.images.scalar_type(), at::kByte);
+  EXPECT_FALSE(first.images.defined());  // handed over as views
+  ASSERT_EQ(first.view_q.sizes(), at::IntArrayRef({8, 3, 12, 12}));
   const std::vector<int64_t> order = EpochOrder(5, 3, 40);
+  TrainBatch expected;
+  expected.images = at::empty({8, 12, 12, 3}, at::kByte);
   for (int i = 0; i < 8; ++i) {
     const int64_t index = order[8 + i];  // rank 1 of 2: the second 8 of global batch 0
     EXPECT_EQ(first.indices[i].item<int64_t>(), index);
-    const at::Tensor expected =
-        torch::from_blob(const_cast<uint8_t*>(data.image_data(static_cast<int>(index))), {12, 12, 3}, at::kByte);
-    EXPECT_TRUE(torch::equal(first.images[i], expected));
+    expected.images[i].copy_(
+        torch::from_blob(const_cast<uint8_t*>(data.image_data(static_cast<int>(index))), {12, 12, 3}, at::kByte));
   }
+  expected.view_seed = DeviceViewSeed(5, 3, 0, 1);
+  ASSERT_TRUE(MakeViewsOnDevice(c10::kCPU, options.augment, &expected).ok());
+  EXPECT_TRUE(torch::equal(first.view_q, expected.view_q));
+  EXPECT_TRUE(torch::equal(first.view_k, expected.view_k));
   EXPECT_EQ(first.view_seed, DeviceViewSeed(5, 3, 0, 1));
   EXPECT_EQ(second.view_seed, DeviceViewSeed(5, 3, 1, 1));
   EXPECT_NE(first.view_seed, second.view_seed);

@@ -1,39 +1,10 @@
 #include "moco/train/curves.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "moco/common/files.h"
 #include "moco/common/gnuplot.h"
-#include "moco/common/status.h"
-#include "nlohmann/json.hpp"
 
 namespace moco {
-
-absl::StatusOr<std::vector<EpochMetrics>> ReadEpochMetrics(const std::string& path) {
-  MOCO_ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
-  std::vector<EpochMetrics> out;
-  std::istringstream lines(text);
-  std::string line;
-  for (int number = 1; std::getline(lines, line); ++number) {
-    if (line.empty()) continue;
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !j.contains("loss")) {
-      return absl::DataLossError(absl::StrCat(path, ":", number, ": not a metrics line: ", line));
-    }
-    EpochMetrics m;
-    m.epoch = j.value("epoch", int64_t{0});
-    m.step = j.value("step", int64_t{0});
-    m.loss = j.value("loss", 0.0);
-    m.pretext_top1 = j.value("pretext_top1", 0.0);
-    if (j.contains("knn_top1") && j["knn_top1"].is_number()) m.knn_top1 = j["knn_top1"].get<double>();
-    if (j.contains("lr") && j["lr"].is_number()) m.lr = j["lr"].get<double>();
-    out.push_back(m);
-  }
-  return out;
-}
 
 absl::Status WriteCurves(const std::vector<EpochMetrics>& epochs, double random_init_knn,
                          const std::string& png_path) {

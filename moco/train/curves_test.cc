@@ -14,30 +14,6 @@ std::string Temp(const std::string& name) {
   return (std::filesystem::path(root ? root : "/tmp") / name).string();
 }
 
-TEST(CurvesTest, ReadsTheTrainersMetricsLines) {
-  const std::string path = Temp("metrics.jsonl");
-  std::ofstream(path) << "{\"epoch\": 1, \"step\": 40, \"loss\": 5.1, \"pretext_top1\": 2.5, \"knn_top1\": 30.5, "
-                         "\"epoch_seconds\": 20.1}\n"
-                         "{\"epoch\": 2, \"step\": 80, \"loss\": 4.6, \"pretext_top1\": 9.0, \"knn_top1\": null, "
-                         "\"epoch_seconds\": 19.8}\n";
-  absl::StatusOr<std::vector<EpochMetrics>> epochs = ReadEpochMetrics(path);
-  ASSERT_TRUE(epochs.ok()) << epochs.status();
-  ASSERT_EQ(epochs->size(), 2u);
-  EXPECT_EQ((*epochs)[1].epoch, 2);
-  EXPECT_EQ((*epochs)[1].step, 80);
-  EXPECT_DOUBLE_EQ((*epochs)[0].knn_top1, 30.5);
-  EXPECT_DOUBLE_EQ((*epochs)[1].knn_top1, -1);  // the monitor did not run
-  EXPECT_DOUBLE_EQ((*epochs)[1].loss, 4.6);
-}
-
-TEST(CurvesTest, ABadLineIsAnErrorNamingFileAndLine) {
-  const std::string path = Temp("bad.jsonl");
-  std::ofstream(path) << "{\"epoch\": 1, \"loss\": 5.1}\nnot json\n";
-  absl::StatusOr<std::vector<EpochMetrics>> epochs = ReadEpochMetrics(path);
-  ASSERT_FALSE(epochs.ok());
-  EXPECT_NE(std::string(epochs.status().message()).find(path + ":2"), std::string::npos) << epochs.status();
-}
-
 TEST(CurvesTest, DrawsAPng) {
   const std::string png = Temp("curves.png");
   std::filesystem::remove(png);

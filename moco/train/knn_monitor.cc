@@ -5,33 +5,55 @@
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <chrono>
+#include <ostream>
+
+#include "absl/strings/str_format.h"
+#include "moco/common/duration.h"
 
 #include "moco/augment/image_batches.h"
 #include "moco/models/autocast.h"
 
 namespace moco {
 
-absl::StatusOr<at::Tensor> EmbedImages(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& view,
-                                       int batch_size, c10::Device device, int threads, bool bf16) {
+absl::StatusOr<at::Tensor> EncodeImages(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& view,
+                                        const EncodeOptions& options) {
   const bool was_training = encoder.is_training();
   encoder.eval();
   torch::NoGradGuard no_grad;
+  const auto started = std::chrono::steady_clock::now();
+  const int64_t n = data.size(), batch = options.batch_size;
+  const int64_t report_every = std::max<int64_t>(batch, (n / 10 + batch - 1) / batch * batch);
   std::vector<at::Tensor> parts;
-  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
-    const int64_t end = std::min<int64_t>(begin + batch_size, data.size());
-    absl::StatusOr<at::Tensor> images = EvalBatch(data, begin, end, view, threads, /*channels_last=*/true);
+  for (int64_t begin = 0; begin < n; begin += batch) {
+    const int64_t end = std::min<int64_t>(begin + batch, n);
+    absl::StatusOr<at::Tensor> images = EvalBatch(data, begin, end, view, options.threads, /*channels_last=*/true);
     if (!images.ok()) {
       encoder.train(was_training);
       return images.status();
     }
     at::Tensor z;
     {
-      Bf16Autocast autocast(device, bf16);
-      z = encoder.forward(images->to(device)).to(at::kFloat);
+      Bf16Autocast autocast(options.device, options.bf16);
+      const at::Tensor x = images->to(options.device);
+      z = (options.features == Features::kPooled ? encoder.features(x) : encoder.forward(x)).to(at::kFloat);
     }
-    parts.push_back(torch::nn::functional::normalize(z, torch::nn::functional::NormalizeFuncOptions().dim(1)).cpu());
+    if (options.features == Features::kEmbedding) {
+      z = torch::nn::functional::normalize(z, torch::nn::functional::NormalizeFuncOptions().dim(1));
+    }
+    parts.push_back(z.cpu());
+    if (options.log && (end % report_every == 0 || end == n)) {
+      const double rate = end / std::max(1e-9, SecondsSince(started));
+      *options.log << absl::StrFormat("%s %d/%d images, %.0f img/s, ETA %s\n", options.what, end, n, rate,
+                                      ClockText((n - end) / rate));
+      options.log->flush();
+    }
   }
   encoder.train(was_training);
+  if (parts.empty()) {
+    return at::empty({0, options.features == Features::kPooled ? encoder.feature_dim() : encoder.options().out_dim()},
+                     at::kFloat);
+  }
   return at::cat(parts);
 }
 

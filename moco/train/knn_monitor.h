@@ -3,9 +3,11 @@
 // take each test image's k most cosine-similar training images, weight each neighbour's vote
 // for its class by exp(similarity / t), and predict the class with the largest total.
 // It sits below the trainer, which runs it every few epochs; //eval:knn runs it on a checkpoint.
+// EncodeImages, the encoder over a dataset, is also the linear probe's feature pass.
 //
-//   MOCO_ASSIGN_OR_RETURN(at::Tensor memory, EmbedImages(*encoder, train, eval_view, 256, device, threads));
-//   MOCO_ASSIGN_OR_RETURN(at::Tensor queries, EmbedImages(*encoder, test, eval_view, 256, device, threads));
+//   EncodeOptions options;  // the embedding kNN uses; device, threads, bf16 from the run
+//   MOCO_ASSIGN_OR_RETURN(at::Tensor memory, EncodeImages(*encoder, train, eval_view, options));
+//   MOCO_ASSIGN_OR_RETURN(at::Tensor queries, EncodeImages(*encoder, test, eval_view, options));
 //   double top1 = KnnTopOne(memory, train_labels, queries, test_labels, 200, 0.1, 10);
 #ifndef MOCO_TRAIN_KNN_MONITOR_H_
 #define MOCO_TRAIN_KNN_MONITOR_H_
@@ -13,6 +15,8 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <iosfwd>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -22,12 +26,27 @@
 
 namespace moco {
 
-// L2-normalised encoder outputs of every image of `data` (its evaluation view), N x C, on the
-// CPU, in float32; the encoder runs under bf16 autocast when `bf16` (PickBf16). The encoder is
-// put in eval mode and restored to its previous mode afterwards. Streamed images are decoded
-// batch by batch; one that cannot be is an error naming its file.
-absl::StatusOr<at::Tensor> EmbedImages(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& view,
-                                       int batch_size, c10::Device device, int threads, bool bf16 = false);
+// What EncodeImages gives for each image.
+enum class Features {
+  kEmbedding,  // encoder.forward(): the output the pretext task trained (head included), L2-normalised (kNN)
+  kPooled,     // encoder.features(): the backbone's pooled output, as it is (the linear probe)
+};
+
+struct EncodeOptions {
+  Features features = Features::kEmbedding;
+  int batch_size = 512;
+  c10::Device device = c10::kCPU;
+  int threads = 0;    // decoding and views; 0: one per core
+  bool bf16 = false;  // the encoder under bf16 autocast (PickBf16)
+  std::ostream* log = nullptr;  // a progress line with ETA about every 10% of the images
+  std::string what;             // the line's prefix
+};
+
+// The encoder over the evaluation view of every image of `data`: N x C, float32, on the CPU.
+// The encoder runs in eval mode without gradients and is put back in its previous mode.
+// Streamed images are decoded batch by batch; one that cannot be is an error naming its file.
+absl::StatusOr<at::Tensor> EncodeImages(ResNetImpl& encoder, const LabeledImages& data, const AugmentOptions& view,
+                                        const EncodeOptions& options);
 
 // Weighted kNN top-1 accuracy (fraction in [0, 1]) of `queries` (Q x C) against `memory`
 // (M x C), both L2-normalised; labels are int64 vectors.

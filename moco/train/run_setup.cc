@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "configs/config.h"
 #include "configs/record.h"
+#include "moco/common/status.h"
 #include "moco/data/dataset.h"
 
 namespace moco {
@@ -59,6 +60,15 @@ int SetUpThreads(const config::RunConfig& run) {
 
 int LoaderThreads(const config::DataConfig& data, int threads) {
   return data.loader_threads() > 0 ? data.loader_threads() : threads;
+}
+
+absl::StatusOr<RunContext> SetUpRun(const config::ExperimentConfig& config, int local_rank) {
+  RunContext context;
+  context.threads = SetUpThreads(config.run());
+  context.loader_threads = LoaderThreads(config.data(), context.threads);
+  MOCO_ASSIGN_OR_RETURN(context.device, PickDevice(config.run(), local_rank));
+  MOCO_ASSIGN_OR_RETURN(context.bf16, PickBf16(config.run(), context.device));
+  return context;
 }
 
 void ToChannelsLast(torch::nn::Module& module) {

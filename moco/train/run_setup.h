@@ -1,11 +1,11 @@
 // What every run of the suite sets up the same way, the pretrainer, the evaluators, the
-// detection trainer and the benchmarks alike: the device, LibTorch's threads, channels_last
-// weights, and the provenance every result record carries.
+// detection trainer and the benchmarks alike: the run's context (device, LibTorch's threads,
+// the data threads, precision), channels_last weights, and the provenance every result record
+// carries.
 //
-//   MOCO_ASSIGN_OR_RETURN(c10::Device device, PickDevice(config.run(), env.local_rank));
-//   const int threads = SetUpThreads(config.run());
+//   MOCO_ASSIGN_OR_RETURN(const RunContext context, SetUpRun(config, env));
 //   ...
-//   StampRecord(config, device, threads, env.world_size, &record);  // config, hash, versions, host
+//   StampRecord(config, context.device, context.threads, env.world_size, &record);  // config, hash, versions, host
 //   MOCO_RETURN_IF_ERROR(WriteRecord(path, record));
 #ifndef MOCO_TRAIN_RUN_SETUP_H_
 #define MOCO_TRAIN_RUN_SETUP_H_
@@ -36,6 +36,18 @@ int SetUpThreads(const config::RunConfig& run);
 
 // The data threads (decoding, views): data.loader_threads, or `threads` when it is 0.
 int LoaderThreads(const config::DataConfig& data, int threads);
+
+// The choices a run makes once, from its config's run { } and data { } and its place among the
+// processes, and then passes along: every part of a run reads them here.
+struct RunContext {
+  c10::Device device = c10::kCPU;  // PickDevice
+  bool bf16 = false;               // PickBf16: the forward passes under bf16 autocast
+  int threads = 1;                 // SetUpThreads: LibTorch's intra-op threads (set)
+  int loader_threads = 1;          // LoaderThreads: decoding and views
+};
+
+// Sets LibTorch's threads and picks the device (GPU `local_rank`) and the precision.
+absl::StatusOr<RunContext> SetUpRun(const config::ExperimentConfig& config, int local_rank = 0);
 
 // Puts every 4-d parameter of `module` in channels_last (oneDNN's and cuDNN's fast layout for
 // convolutions, on CPUs as on GPUs).

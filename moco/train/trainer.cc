@@ -9,18 +9,11 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
-#include <ostream>
 #include <sstream>
-#include <thread>
 
-#include <unistd.h>
-
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -28,10 +21,7 @@
 #include "configs/config.h"
 #include "configs/record.h"
 #include "moco/augment/image_batches.h"
-#include "moco/augment/tensor_augment.h"
 #include "moco/common/duration.h"
-#include "moco/common/event_writer.h"
-#include "moco/common/files.h"
 #include "moco/common/status.h"
 #include "moco/contrastive/info_nce.h"
 #include "moco/contrastive/mechanism.h"
@@ -40,9 +30,10 @@
 #include "moco/distributed/distributed_env.h"
 #include "moco/distributed/process_group.h"
 #include "moco/train/checkpoint.h"
-#include "moco/train/curves.h"
+#include "moco/train/metrics_log.h"
 #include "moco/train/knn_monitor.h"
 #include "moco/train/lr_schedule.h"
+#include "moco/train/run_log.h"
 #include "moco/train/run_setup.h"
 
 namespace moco {
@@ -69,33 +60,6 @@ absl::Status AverageGradients(const std::vector<at::Tensor>& params, const Proce
     offset += n;
   }
   return absl::OkStatus();
-}
-
-absl::Status AppendLine(const std::string& path, const std::string& line) {
-  std::ofstream out(path, std::ios::app);
-  out << line << "\n";
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
-}
-
-// Drops the lines of metrics.jsonl for epochs after `max_epoch` (and any torn last line), so a
-// resumed run does not repeat them.
-absl::Status KeepMetricsUpToEpoch(const std::string& path, int64_t max_epoch) {
-  if (!std::filesystem::exists(path)) return absl::OkStatus();
-  MOCO_ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
-  std::string kept;
-  std::istringstream lines(text);
-  std::string line;
-  constexpr absl::string_view kPrefix = "{\"epoch\": ";
-  while (std::getline(lines, line)) {
-    int64_t epoch = 0;
-    const size_t comma = line.find(',');
-    if (absl::StartsWith(line, kPrefix) && comma != std::string::npos && line.back() == '}' &&
-        absl::SimpleAtoi(line.substr(kPrefix.size(), comma - kPrefix.size()), &epoch) && epoch <= max_epoch) {
-      kept += line + "\n";
-    }
-  }
-  return kept == text ? absl::OkStatus() : WriteFileAtomic(path, kept);
 }
 
 // What a fresh start deletes from a run's folder: its checkpoint, metrics, record, curves and
@@ -156,316 +120,294 @@ absl::Status StepBackward(const StepOutput& out, torch::optim::SGD& sgd, const P
   return absl::OkStatus();
 }
 
-absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const TrainOptions& options) {
-  const auto started = Clock::now();
-  const config::ExperimentConfig config = Resolve(input);
-  MOCO_ASSIGN_OR_RETURN(DistributedEnv env, DistributedEnvFromEnvironment());
-  MOCO_RETURN_IF_ERROR(Validate(config, env.world_size));
-  const bool lead = env.rank == 0;
-  std::ostream* log = lead ? options.log : nullptr;
-  const auto& run = config.run();
+namespace {
 
-  const int threads = SetUpThreads(run);
-  MOCO_ASSIGN_OR_RETURN(c10::Device device, PickDevice(run, env.local_rank));
-  MOCO_ASSIGN_OR_RETURN(const bool bf16, PickBf16(run, device));
+// A pretraining run between its phases (set up, create or resume, the epochs, finish).
+struct Run {
+  config::ExperimentConfig config;  // resolved and validated
+  DistributedEnv env;
+  RunContext context;
+  std::optional<ProcessGroupHandle> group;
+  std::unique_ptr<RunLog> log;
+  Clock::time_point started;
+
+  LabeledImages train, test;
+  bool monitor = false;  // the data is labelled: the kNN monitor runs
+  AugmentOptions augment;
+  std::unique_ptr<TwoViewLoader> loader;
+  int64_t steps_per_epoch = 0;
+  int64_t stop_epochs = 0;  // run.stop_after_epochs, else the schedule's epochs
+  int64_t total_steps = 0;  // where this run stops (run.max_steps, stop_epochs)
+
+  std::unique_ptr<Mechanism> mechanism;
+  std::unique_ptr<torch::optim::SGD> sgd;
+  std::string checkpoint_path;
+  CheckpointState state;  // what the next checkpoint holds
+  bool resumed = false;
+  double earlier_wall_seconds = 0;  // of the sessions before a resume
+  int64_t step = 0;                 // optimizer steps done
+  int64_t first_step_of_session = 0;
+  TrainResult result;
+
+  bool lead() const { return env.rank == 0; }
+  int64_t epochs() const { return config.optim().epochs(); }
+};
+
+// The context, the processes' group, a fresh start, the data and the loader.
+absl::Status SetUp(Run& run, const config::ExperimentConfig& input, const TrainOptions& options) {
+  run.started = Clock::now();
+  run.config = Resolve(input);
+  const config::ExperimentConfig& config = run.config;
+  MOCO_ASSIGN_OR_RETURN(run.env, DistributedEnvFromEnvironment());
+  MOCO_RETURN_IF_ERROR(Validate(config, run.env.world_size));
+  MOCO_ASSIGN_OR_RETURN(run.context, SetUpRun(config, run.env.local_rank));
+  const RunContext& context = run.context;
   MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group,
-                        ConnectProcessGroup(env, device.is_cuda() ? Backend::kNccl : Backend::kGloo,
+                        ConnectProcessGroup(run.env, context.device.is_cuda() ? Backend::kNccl : Backend::kGloo,
                                             absl::Minutes(5)));
-
+  run.group.emplace(std::move(group));
+  run.log = std::make_unique<RunLog>(config.name(), config.run().output_dir(), run.lead(), options.log);
   if (options.fresh) {
-    if (lead) ClearRunOutputs(run.output_dir());
-    MOCO_RETURN_IF_ERROR(group.Barrier());
+    if (run.lead()) ClearRunOutputs(config.run().output_dir());
+    MOCO_RETURN_IF_ERROR(run.group->Barrier());
   }
 
-  // Data.
-  const int loader_threads = LoaderThreads(config.data(), threads);
-  MOCO_ASSIGN_OR_RETURN(LabeledImages train, LoadDataset(config.data(), Split::kTrain, loader_threads));
+  MOCO_ASSIGN_OR_RETURN(run.train, LoadDataset(config.data(), Split::kTrain, context.loader_threads));
   // An unlabeled folder (no class folders) pretrains without the kNN monitor, which needs labels.
-  const bool monitor = train.labeled;
-  LabeledImages test;
-  if (monitor) {
-    MOCO_ASSIGN_OR_RETURN(test, LoadDataset(config.data(), Split::kTest, loader_threads));
+  run.monitor = run.train.labeled;
+  if (run.monitor) {
+    MOCO_ASSIGN_OR_RETURN(run.test, LoadDataset(config.data(), Split::kTest, context.loader_threads));
   }
-  const AugmentOptions augment = AugmentOptionsFor(config.data());
-  MOCO_RETURN_IF_ERROR(train.streamed() ? CheckAugmentOptions(augment)
-                                        : CheckAugmentArgs(train.height, train.width, train.channels, augment));
-  const int num_classes = static_cast<int>(train.class_names.size());
-  LoaderOptions loader_options;
-  loader_options.batch_size = config.optim().batch_size() / env.world_size;
-  loader_options.rank = env.rank;
-  loader_options.world_size = env.world_size;
-  loader_options.seed = run.seed();
-  loader_options.threads = loader_threads;
-  loader_options.augment = augment;
-  loader_options.views_on_device = config.data().augment_on() == config::DataConfig::DEVICE;
-  TwoViewLoader loader(&train, loader_options);
-  const int64_t steps_per_epoch = loader.batches_per_epoch();
-  if (steps_per_epoch == 0) {
-    return absl::FailedPreconditionError(absl::StrCat("the training split holds ", train.size(),
+  run.augment = AugmentOptionsFor(config.data());
+  MOCO_RETURN_IF_ERROR(run.train.streamed()
+                           ? CheckAugmentOptions(run.augment)
+                           : CheckAugmentArgs(run.train.height, run.train.width, run.train.channels, run.augment));
+  LoaderOptions loader;
+  loader.batch_size = config.optim().batch_size() / run.env.world_size;
+  loader.rank = run.env.rank;
+  loader.world_size = run.env.world_size;
+  loader.seed = config.run().seed();
+  loader.threads = context.loader_threads;
+  loader.augment = run.augment;
+  loader.device = context.device;
+  loader.views_on_device = config.data().augment_on() == config::DataConfig::DEVICE;
+  run.loader = std::make_unique<TwoViewLoader>(&run.train, loader);
+  run.steps_per_epoch = run.loader->batches_per_epoch();
+  if (run.steps_per_epoch == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("the training split holds ", run.train.size(),
                                                       " images, fewer than one global batch (optim.batch_size ",
                                                       config.optim().batch_size(), ")"));
   }
-  if (log) {
-    *log << absl::StrFormat("[%s] %s: %d train / %d test images %s, %s; %lld steps/epoch; "
-                            "%s %s, views made on the %s, %d threads, %d process(es)\n",
-                            config.name(), DatasetRoot(config.data()), train.size(), test.size(),
-                            DescribeImages(train),
-                            monitor ? absl::StrCat(num_classes, " classes")
-                                    : std::string("unlabeled (no class folders): no kNN monitor"),
-                            static_cast<long long>(steps_per_epoch),
-                            device.str(), bf16 ? "bf16" : "fp32",
-                            loader_options.views_on_device ? "device" : "host", threads, env.world_size);
-  }
+  const config::RunConfig& r = config.run();
+  run.stop_epochs = r.stop_after_epochs() > 0 ? r.stop_after_epochs() : run.epochs();
+  run.total_steps = run.stop_epochs * run.steps_per_epoch;
+  if (r.max_steps() > 0) run.total_steps = std::min<int64_t>(r.max_steps(), run.total_steps);
+  run.log->Say(absl::StrFormat(
+      "%s: %d train / %d test images %s, %s; %lld steps/epoch; %s %s, views made on the %s, %d threads, "
+      "%d process(es)",
+      DatasetRoot(config.data()), run.train.size(), run.test.size(), DescribeImages(run.train),
+      run.monitor ? absl::StrCat(run.train.class_names.size(), " classes")
+                  : std::string("unlabeled (no class folders): no kNN monitor"),
+      static_cast<long long>(run.steps_per_epoch), context.device.str(), context.bf16 ? "bf16" : "fp32",
+      loader.views_on_device ? "device" : "host", context.threads, run.env.world_size));
+  return absl::OkStatus();
+}
 
-  // Model and optimizer. Every rank seeds identically, so the encoders start equal.
-  torch::manual_seed(run.seed());
-  MOCO_ASSIGN_OR_RETURN(std::unique_ptr<Mechanism> mechanism,
-                        CreateMechanism(config, train.size(), num_classes, group));
-  mechanism->to(device);
-  ToChannelsLast(*mechanism);
-  std::unique_ptr<torch::optim::SGD> optimizer = MakeSgd(config, *mechanism);
-  torch::optim::SGD& sgd = *optimizer;
+// The weighted kNN top-1 (%) of the query encoder, the training split as memory.
+absl::StatusOr<double> Knn(Run& run) {
+  EncodeOptions encode;  // the embedding: the encoder's output, head included, L2-normalised
+  encode.device = run.context.device;
+  encode.threads = run.context.loader_threads;
+  encode.bf16 = run.context.bf16;
+  ResNetImpl& encoder = *run.mechanism->query_encoder();
+  MOCO_ASSIGN_OR_RETURN(const at::Tensor memory, EncodeImages(encoder, run.train, run.augment, encode));
+  MOCO_ASSIGN_OR_RETURN(const at::Tensor queries, EncodeImages(encoder, run.test, run.augment, encode));
+  const auto& eval = run.config.eval();
+  return 100.0 * KnnTopOne(memory, LabelTensor(run.train), queries, LabelTensor(run.test), eval.knn_k(),
+                           eval.knn_t(), static_cast<int>(run.train.class_names.size()));
+}
 
-  const std::filesystem::path out_dir(run.output_dir());
-  const std::string checkpoint_path = (out_dir / "checkpoint.pt").string();
+// The model and optimizer, from the checkpoint when there is one to resume (of the same config
+// only), the kNN monitor at initialisation, and the run's log files.
+absl::Status CreateOrResume(Run& run, const TrainOptions& options) {
+  const config::ExperimentConfig& config = run.config;
+  // Every rank seeds identically, so the encoders start equal.
+  torch::manual_seed(config.run().seed());
+  MOCO_ASSIGN_OR_RETURN(run.mechanism, CreateMechanism(config, run.train.size(),
+                                                       static_cast<int>(run.train.class_names.size()), *run.group));
+  run.mechanism->to(run.context.device);
+  ToChannelsLast(*run.mechanism);
+  run.sgd = MakeSgd(config, *run.mechanism);
+
+  run.checkpoint_path = (std::filesystem::path(config.run().output_dir()) / "checkpoint.pt").string();
   const std::string config_text = ConfigIdentity(config);
   // The evaluators' settings travel beside the identity (which leaves them out), so that an
   // evaluation of the checkpoint uses this config's linear probe lr and detection settings.
   config::ExperimentConfig eval_only;
   *eval_only.mutable_eval() = config.eval();
-  const std::string eval_text = ToText(eval_only);
-  CheckpointState state;
-  state.config = config_text;
-  state.eval_config = eval_text;
-  bool resumed = false;
-  if (options.resume && std::filesystem::exists(checkpoint_path)) {
+  run.state.config = config_text;
+  run.state.eval_config = ToText(eval_only);
+  if (options.resume && std::filesystem::exists(run.checkpoint_path)) {
     // The config comes first: another config's tensors would not even fit the model.
-    MOCO_ASSIGN_OR_RETURN(std::string saved_config, ReadCheckpointConfig(checkpoint_path));
+    MOCO_ASSIGN_OR_RETURN(std::string saved_config, ReadCheckpointConfig(run.checkpoint_path));
     if (saved_config != config_text) {
       return absl::FailedPreconditionError(absl::StrCat(
-          checkpoint_path, " was written by a different config (", FirstDifference(saved_config, config_text),
+          run.checkpoint_path, " was written by a different config (", FirstDifference(saved_config, config_text),
           "); pass --fresh to start over, or another --output_dir"));
     }
-    MOCO_ASSIGN_OR_RETURN(state, LoadCheckpoint(checkpoint_path, *mechanism, sgd));
-    state.eval_config = eval_text;  // this session's: evaluation settings may change between sessions
-    resumed = true;
-    if (log) *log << absl::StrFormat("[%s] resumed from %s at epoch %d, step %d\n", config.name(), checkpoint_path,
-                                     state.epoch, state.step);
+    const std::string eval_config = run.state.eval_config;
+    MOCO_ASSIGN_OR_RETURN(run.state, LoadCheckpoint(run.checkpoint_path, *run.mechanism, *run.sgd));
+    run.state.eval_config = eval_config;  // this session's: evaluation settings may change between sessions
+    run.resumed = true;
+    run.log->Say(absl::StrFormat("resumed from %s at epoch %d, step %d", run.checkpoint_path, run.state.epoch,
+                                 run.state.step));
   }
+  if (!run.resumed && options.knn_at_init && run.monitor) {
+    MOCO_ASSIGN_OR_RETURN(run.state.random_init_knn, Knn(run));
+    run.log->Say(absl::StrFormat("kNN top-1 at initialisation: %.2f%%", run.state.random_init_knn));
+  }
+  run.result.mechanism = run.mechanism->name();
+  run.result.random_init_knn = run.state.random_init_knn;
+  run.step = run.first_step_of_session = run.state.step;
+  run.earlier_wall_seconds = run.state.wall_seconds;
+  MOCO_RETURN_IF_ERROR(run.log->Begin(run.resumed ? run.state.epoch : 0));
+  if (!run.resumed && run.state.random_init_knn >= 0) MOCO_RETURN_IF_ERROR(run.log->KnnAtInit(run.state.random_init_knn));
+  return absl::OkStatus();
+}
 
-  auto knn = [&]() -> absl::StatusOr<double> {
-    MOCO_ASSIGN_OR_RETURN(const at::Tensor memory, EmbedImages(*mechanism->query_encoder(), train, augment, 512,
-                                                               device, loader_threads, bf16));
-    MOCO_ASSIGN_OR_RETURN(const at::Tensor queries, EmbedImages(*mechanism->query_encoder(), test, augment, 512,
-                                                                device, loader_threads, bf16));
-    return 100.0 * KnnTopOne(memory, LabelTensor(train), queries, LabelTensor(test), config.eval().knn_k(),
-                             config.eval().knn_t(), num_classes);
-  };
-  if (!resumed && options.knn_at_init && monitor) {
-    MOCO_ASSIGN_OR_RETURN(state.random_init_knn, knn());
-    if (log) *log << absl::StrFormat("[%s] kNN top-1 at initialisation: %.2f%%\n", config.name(),
-                                     state.random_init_knn);
+// Rank 0 writes the checkpoint of `epochs_done` epochs and the steps so far.
+absl::Status Save(Run& run, int64_t epochs_done) {
+  if (!run.lead()) return absl::OkStatus();
+  run.state.epoch = epochs_done;
+  run.state.step = run.step;
+  run.state.wall_seconds = run.earlier_wall_seconds + SecondsSince(run.started);
+  absl::Status saved = SaveCheckpoint(run.checkpoint_path, run.state, *run.mechanism, *run.sgd);
+  if (!saved.ok()) {
+    // The message says whether the previous checkpoint is kept (WriteFileAtomic).
+    return absl::Status(saved.code(), absl::StrFormat("%s. Training stopped at epoch %d, step %d", saved.message(),
+                                                      epochs_done + 1, run.step));
   }
+  return absl::OkStatus();
+}
 
-  TrainResult result;
-  result.mechanism = mechanism->name();
-  result.random_init_knn = state.random_init_knn;
-  const int64_t epochs = config.optim().epochs();
-  // run.stop_after_epochs ends this run early on the schedule of all `epochs`.
-  const int64_t stop_epochs = run.stop_after_epochs() > 0 ? run.stop_after_epochs() : epochs;
-  const int64_t total_steps = run.max_steps() > 0 ? std::min<int64_t>(run.max_steps(), stop_epochs * steps_per_epoch)
-                                                  : stop_epochs * steps_per_epoch;
-  const int64_t global_batch = config.optim().batch_size();
-  int64_t step = state.step;
-  const std::string metrics_path = (out_dir / "metrics.jsonl").string();
-  std::error_code dir_error;
-  std::filesystem::create_directories(out_dir, dir_error);
-  if (dir_error) return absl::InternalError(absl::StrCat("cannot create ", out_dir.string(), ": ", dir_error.message()));
-  if (lead) {
-    // Temporary files of a run killed while writing (WriteFileAtomic's), which no one will finish.
-    for (const auto& entry : std::filesystem::directory_iterator(out_dir, dir_error)) {
-      const std::string name = entry.path().filename().string();
-      for (const char* file : {"checkpoint.pt.tmp.", "metrics.jsonl.tmp.", "record.json.tmp."}) {
-        if (absl::StartsWith(name, file)) std::filesystem::remove(entry.path(), dir_error);
-      }
-    }
-    // A run killed after writing an epoch's line but before its checkpoint redoes that epoch:
-    // keep only the lines of the epochs the checkpoint holds.
-    MOCO_RETURN_IF_ERROR(KeepMetricsUpToEpoch(metrics_path, resumed ? state.epoch : 0));
-  }
-  // TensorBoard scalars beside metrics.jsonl (rank 0; each session of a run adds a file).
-  std::optional<EventWriter> events;
-  if (lead) {
-    MOCO_ASSIGN_OR_RETURN(EventWriter opened, EventWriter::Open(out_dir.string()));
-    events.emplace(std::move(opened));
-    if (!resumed && state.random_init_knn >= 0) {
-      MOCO_RETURN_IF_ERROR(events->Scalar("knn/top1", 0, state.random_init_knn));
-    }
-  }
+// Divergence is an outcome of the run, not an error: it stops here (the checkpoint on disk is the
+// last good one) and the result and the record say so.
+void Diverged(Run& run, int64_t epoch, double loss) {
+  const std::string kept =
+      std::filesystem::exists(run.checkpoint_path)
+          ? absl::StrFormat("The last good checkpoint (epoch %d, step %d) is kept at %s", run.state.epoch,
+                            run.state.step, run.checkpoint_path)
+          : absl::StrCat("No checkpoint had been written yet (", run.checkpoint_path, ")");
+  run.result.diverged = true;
+  run.result.diverged_at_step = run.step;
+  run.result.divergence = absl::StrFormat(
+      "loss is %f at epoch %d, step %d: training stopped. %s; lower optim.lr or check the data", loss, epoch + 1,
+      run.step, kept);
+}
 
-  const double earlier_wall_seconds = state.wall_seconds;  // of the sessions before a resume
-  auto save = [&](int64_t epochs_done) -> absl::Status {
-    if (!lead) return absl::OkStatus();
-    state.epoch = epochs_done;
-    state.step = step;
-    state.wall_seconds = earlier_wall_seconds + SecondsSince(started);
-    absl::Status saved = SaveCheckpoint(checkpoint_path, state, *mechanism, sgd);
-    if (!saved.ok()) {
-      // The message says whether the previous checkpoint is kept (WriteFileAtomic).
-      return absl::Status(saved.code(), absl::StrFormat("%s. Training stopped at epoch %d, step %d", saved.message(),
-                                                        epochs_done + 1, step));
-    }
+// Step `b` of `epoch` at learning rate `lr`: the batch, forward, the non-finite check, backward
+// and update, the epoch's sums and timing, a checkpoint every run.checkpoint_every_steps, and the
+// log. Stops the run (result.diverged) at a non-finite loss, before the update.
+absl::Status TrainStep(Run& run, int64_t epoch, int64_t b, double lr, const TrainOptions& options) {
+  for (auto& group_options : run.sgd->param_groups()) {
+    static_cast<torch::optim::SGDOptions&>(group_options.options()).lr(lr);
+  }
+  const auto step_start = Clock::now();
+  // Waits only if the batch prepared ahead is not ready; an image that cannot be decoded stops
+  // the run with an error naming its file.
+  MOCO_ASSIGN_OR_RETURN(TrainBatch batch, run.loader->Next());
+  const double waited = SecondsSince(step_start);
+  MOCO_ASSIGN_OR_RETURN(StepOutput out, StepForward(*run.mechanism, batch, run.step, run.context.device,
+                                                    run.context.bf16));
+  if (options.on_loss) options.on_loss(run.step, out.loss);
+  const double loss = out.loss.item<double>();
+  if (!std::isfinite(loss)) {
+    Diverged(run, epoch, loss);
     return absl::OkStatus();
-  };
-
-  const int64_t first_step_of_session = step;
-  mechanism->train();
-  for (int64_t epoch = state.epoch; epoch < epochs && step < total_steps && !result.diverged; ++epoch) {
-    const int64_t first_batch = step - epoch * steps_per_epoch;
-    loader.Start(epoch, first_batch);
-    if (first_batch == 0) {  // else resumed mid-epoch: the sums so far came with the checkpoint
-      state.epoch_loss_sum = state.epoch_accuracy_sum = 0;
-      state.epoch_steps = 0;
-    }
-    const auto epoch_start = Clock::now();
-    double lr = 0;
-    for (int64_t b = first_batch; b < steps_per_epoch && step < total_steps; ++b) {
-      lr = LearningRate(config, static_cast<int>(epoch), b, steps_per_epoch);
-      for (auto& group_options : sgd.param_groups()) {
-        static_cast<torch::optim::SGDOptions&>(group_options.options()).lr(lr);
-      }
-      const auto step_start = Clock::now();
-      // Waits only if the batch prepared ahead is not ready; an image that cannot be decoded stops
-      // the run with an error naming its file.
-      MOCO_ASSIGN_OR_RETURN(TrainBatch batch, loader.Next());
-      const double waited = SecondsSince(step_start);
-      if (loader_options.views_on_device) {
-        MOCO_RETURN_IF_ERROR(MakeViewsOnDevice(device, augment, &batch));
-      } else {
-        batch.view_q = batch.view_q.to(device, /*non_blocking=*/true);
-        batch.view_k = batch.view_k.to(device, /*non_blocking=*/true);
-      }
-      absl::StatusOr<StepOutput> out = StepForward(*mechanism, batch, step, device, bf16);
-      if (!out.ok()) return out.status();
-      if (options.on_loss) options.on_loss(step, out->loss);
-      const double loss = out->loss.item<double>();
-      if (!std::isfinite(loss)) {
-        // Divergence is an outcome of the run, not an error: stop here (the checkpoint on disk is
-        // the last good one) and report it in the result and the record.
-        const std::string kept =
-            std::filesystem::exists(checkpoint_path)
-                ? absl::StrFormat("The last good checkpoint (epoch %d, step %d) is kept at %s", state.epoch,
-                                  state.step, checkpoint_path)
-                : absl::StrCat("No checkpoint had been written yet (", checkpoint_path, ")");
-        result.diverged = true;
-        result.diverged_at_step = step;
-        result.divergence = absl::StrFormat(
-            "loss is %f at epoch %d, step %d: training stopped. %s; lower optim.lr or check the data", loss,
-            epoch + 1, step, kept);
-        break;
-      }
-      MOCO_RETURN_IF_ERROR(StepBackward(*out, sgd, group));
-      ++step;
-      const double accuracy = 100.0 * TopOneAccuracy(out->logits, out->targets);
-      state.epoch_loss_sum += loss;
-      state.epoch_accuracy_sum += accuracy;
-      ++state.epoch_steps;
-      result.last_loss = loss;
-      result.last_pretext_top1 = accuracy;
-      // The first step of each session warms caches and allocators; leave it out of the rate.
-      if (step > first_step_of_session + 1) {
-        state.train_seconds += SecondsSince(step_start);
-        state.data_wait_seconds += waited;
-        ++state.steps_timed;
-      }
-      const int every_steps = run.checkpoint_every_steps();
-      if (every_steps > 0 && step % every_steps == 0 && b + 1 < steps_per_epoch && step < total_steps) {
-        MOCO_RETURN_IF_ERROR(save(epoch));
-      }
-      const bool report = step % run.log_every_steps() == 0 || b + 1 == steps_per_epoch || step == total_steps;
-      const double rate = state.steps_timed > 0 ? state.steps_timed * global_batch / state.train_seconds : 0;
-      const double waiting = state.train_seconds > 0 ? 100.0 * state.data_wait_seconds / state.train_seconds : 0;
-      if (events && report) {
-        MOCO_RETURN_IF_ERROR(events->Scalar("train/loss", step, loss));
-        MOCO_RETURN_IF_ERROR(events->Scalar("train/pretext_top1", step, accuracy));
-        MOCO_RETURN_IF_ERROR(events->Scalar("train/lr", step, lr));
-        if (rate > 0) MOCO_RETURN_IF_ERROR(events->Scalar("train/images_per_second", step, rate));
-        MOCO_RETURN_IF_ERROR(events->Scalar("train/data_wait_percent", step, waiting));
-        MOCO_RETURN_IF_ERROR(events->Flush());
-      }
-      if (log && report) {
-        const double eta = rate > 0 ? (total_steps - step) * global_batch / rate : 0;
-        *log << absl::StrFormat("[%s] epoch %d/%d step %d/%d  loss %.4f  pretext top-1 %5.1f%%  lr %.4g  "
-                                "%.0f img/s (data wait %.1f%%)  ETA %s\n",
-                                config.name(), epoch + 1, epochs, b + 1, steps_per_epoch, loss, accuracy, lr, rate,
-                                waiting, ClockText(eta));
-        log->flush();
-      }
-    }
-    if (result.diverged) break;
-    const bool epoch_done = step == (epoch + 1) * steps_per_epoch;
-    const bool last = epoch + 1 == epochs || step >= total_steps;
-    double knn_top1 = -1;
-    const int every = config.eval().knn_every_epochs();
-    if (monitor && epoch_done && (last || (every > 0 && (epoch + 1) % every == 0))) {
-      MOCO_ASSIGN_OR_RETURN(knn_top1, knn());
-      result.knn_top1 = knn_top1;
-      if (log) *log << absl::StrFormat("[%s] epoch %d: kNN top-1 %.2f%% (k=%d, t=%g; at initialisation %.2f%%)\n",
-                                       config.name(), epoch + 1, knn_top1, config.eval().knn_k(),
-                                       config.eval().knn_t(), state.random_init_knn);
-    }
-    const double loss_mean = state.epoch_loss_sum / std::max<int64_t>(1, state.epoch_steps);
-    const double accuracy_mean = state.epoch_accuracy_sum / std::max<int64_t>(1, state.epoch_steps);
-    if (events && epoch_done) {
-      MOCO_RETURN_IF_ERROR(events->Scalar("epoch/loss", step, loss_mean));
-      MOCO_RETURN_IF_ERROR(events->Scalar("epoch/pretext_top1", step, accuracy_mean));
-      if (knn_top1 >= 0) MOCO_RETURN_IF_ERROR(events->Scalar("knn/top1", step, knn_top1));
-      MOCO_RETURN_IF_ERROR(events->Flush());
-    }
-    if (lead && epoch_done) {
-      MOCO_RETURN_IF_ERROR(AppendLine(
-          metrics_path,
-          absl::StrFormat("{\"epoch\": %d, \"step\": %d, \"loss\": %.6f, \"pretext_top1\": %.4f, \"knn_top1\": %s, "
-                          "\"epoch_seconds\": %.2f, \"lr\": %.8g}",
-                          epoch + 1, step, loss_mean, accuracy_mean,
-                          knn_top1 >= 0 ? absl::StrFormat("%.4f", knn_top1) : "null", SecondsSince(epoch_start), lr)));
-    }
-    if (epoch_done && ((epoch + 1) % run.checkpoint_every_epochs() == 0 || last)) {
-      MOCO_RETURN_IF_ERROR(save(epoch + 1));
-    } else if (!epoch_done) {
-      MOCO_RETURN_IF_ERROR(save(epoch));  // stopped mid-epoch by run.max_steps
-    }
   }
-
-  absl::StatusOr<std::vector<EpochMetrics>> epochs_done = absl::NotFoundError("not rank 0");
-  if (lead) {
-    // curves.png beside metrics.jsonl; a plot that cannot be drawn costs the run nothing.
-    epochs_done = ReadEpochMetrics(metrics_path);
-    absl::Status drawn = epochs_done.ok()
-                             ? WriteCurves(*epochs_done, state.random_init_knn, (out_dir / "curves.png").string())
-                             : epochs_done.status();
-    if (!drawn.ok() && log) *log << "[" << config.name() << "] no curves.png: " << drawn.message() << "\n";
+  MOCO_RETURN_IF_ERROR(StepBackward(out, *run.sgd, *run.group));
+  const int64_t step = ++run.step;
+  const double accuracy = 100.0 * TopOneAccuracy(out.logits, out.targets);
+  CheckpointState& state = run.state;
+  state.epoch_loss_sum += loss;
+  state.epoch_accuracy_sum += accuracy;
+  ++state.epoch_steps;
+  run.result.last_loss = loss;
+  run.result.last_pretext_top1 = accuracy;
+  // The first step of each session warms caches and allocators; leave it out of the rate.
+  if (step > run.first_step_of_session + 1) {
+    state.train_seconds += SecondsSince(step_start);
+    state.data_wait_seconds += waited;
+    ++state.steps_timed;
   }
-
-  result.steps = step;
-  result.epochs_completed = step / steps_per_epoch;
-  result.finished = step == epochs * steps_per_epoch;
-  result.complete = step == stop_epochs * steps_per_epoch;
-  if (state.epoch_steps > 0) {  // the epoch trained last, over every session that worked on it
-    result.last_epoch_loss = state.epoch_loss_sum / state.epoch_steps;
-    result.last_epoch_pretext_top1 = state.epoch_accuracy_sum / state.epoch_steps;
+  const bool epoch_end = b + 1 == run.steps_per_epoch;
+  const int every_steps = run.config.run().checkpoint_every_steps();
+  if (every_steps > 0 && step % every_steps == 0 && !epoch_end && step < run.total_steps) {
+    MOCO_RETURN_IF_ERROR(Save(run, epoch));
   }
-  result.images_per_second = state.train_seconds > 0 ? state.steps_timed * global_batch / state.train_seconds : 0;
-  result.data_wait_fraction = state.train_seconds > 0 ? state.data_wait_seconds / state.train_seconds : 0;
-  result.wall_seconds = SecondsSince(started);
-  if (monitor && resumed && result.knn_top1 < 0 && result.complete && !result.diverged) {  // re-reported
-    MOCO_ASSIGN_OR_RETURN(result.knn_top1, knn());
-  }
-  result.total_wall_seconds = earlier_wall_seconds + result.wall_seconds;
+  StepReport report;
+  report.epoch = epoch;
+  report.epochs = run.epochs();
+  report.batch = b;
+  report.batches = run.steps_per_epoch;
+  report.step = step;
+  report.total_steps = run.total_steps;
+  report.global_batch = run.config.optim().batch_size();
+  report.loss = loss;
+  report.pretext_top1 = accuracy;
+  report.lr = lr;
+  report.images_per_second =
+      state.steps_timed > 0 ? state.steps_timed * report.global_batch / state.train_seconds : 0;
+  report.data_wait_percent = state.train_seconds > 0 ? 100.0 * state.data_wait_seconds / state.train_seconds : 0;
+  report.report = step % run.config.run().log_every_steps() == 0 || epoch_end || step == run.total_steps;
+  return run.log->StepDone(report);
+}
 
-  config::RunRecord& record = result.record;
+// One epoch (or what is left of it, resumed or stopped by run.max_steps), then its kNN monitor,
+// its metrics line and its checkpoint.
+absl::Status TrainEpoch(Run& run, int64_t epoch, const TrainOptions& options) {
+  const int64_t first_batch = run.step - epoch * run.steps_per_epoch;
+  run.loader->Start(epoch, first_batch);
+  if (first_batch == 0) {  // else resumed mid-epoch: the sums so far came with the checkpoint
+    run.state.epoch_loss_sum = run.state.epoch_accuracy_sum = 0;
+    run.state.epoch_steps = 0;
+  }
+  const auto epoch_start = Clock::now();
+  double lr = 0;
+  for (int64_t b = first_batch; b < run.steps_per_epoch && run.step < run.total_steps; ++b) {
+    lr = LearningRate(run.config, static_cast<int>(epoch), b, run.steps_per_epoch);
+    MOCO_RETURN_IF_ERROR(TrainStep(run, epoch, b, lr, options));
+    if (run.result.diverged) return absl::OkStatus();
+  }
+  const bool epoch_done = run.step == (epoch + 1) * run.steps_per_epoch;
+  if (!epoch_done) return Save(run, epoch);  // stopped mid-epoch by run.max_steps
+  const bool last = epoch + 1 == run.epochs() || run.step >= run.total_steps;
+  EpochMetrics metrics;
+  metrics.epoch = epoch + 1;
+  metrics.step = run.step;
+  metrics.loss = run.state.epoch_loss_sum / std::max<int64_t>(1, run.state.epoch_steps);
+  metrics.pretext_top1 = run.state.epoch_accuracy_sum / std::max<int64_t>(1, run.state.epoch_steps);
+  metrics.lr = lr;
+  const auto& eval = run.config.eval();
+  const int every = eval.knn_every_epochs();
+  if (run.monitor && (last || (every > 0 && (epoch + 1) % every == 0))) {
+    MOCO_ASSIGN_OR_RETURN(metrics.knn_top1, Knn(run));
+    run.result.knn_top1 = metrics.knn_top1;
+    run.log->Say(absl::StrFormat("epoch %d: kNN top-1 %.2f%% (k=%d, t=%g; at initialisation %.2f%%)", epoch + 1,
+                                 metrics.knn_top1, eval.knn_k(), eval.knn_t(), run.state.random_init_knn));
+  }
+  metrics.epoch_seconds = SecondsSince(epoch_start);
+  MOCO_RETURN_IF_ERROR(run.log->EpochDone(metrics));
+  if ((epoch + 1) % run.config.run().checkpoint_every_epochs() == 0 || last) MOCO_RETURN_IF_ERROR(Save(run, epoch + 1));
+  return absl::OkStatus();
+}
+
+// The run's record (kind "pretrain"): final numbers, the curve of every epoch, provenance.
+config::RunRecord PretrainRecord(const Run& run, const absl::StatusOr<std::vector<EpochMetrics>>& epochs) {
+  const TrainResult& result = run.result;
+  config::RunRecord record;
   record.set_kind("pretrain");
-  record.set_name(config.name());
+  record.set_name(run.config.name());
   auto& metrics = *record.mutable_metrics();
   if (result.knn_top1 >= 0) metrics["knn_top1"] = result.knn_top1;
   if (result.random_init_knn >= 0) metrics["random_init_knn_top1"] = result.random_init_knn;
@@ -482,22 +424,20 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
     metrics["last_finite_loss"] = result.last_loss;
     metrics["loss"] = std::numeric_limits<double>::quiet_NaN();
   }
-  if (run.stop_after_epochs() > 0 && result.complete) metrics["stopped_at_epoch"] = static_cast<double>(stop_epochs);
-  metrics["train_images"] = static_cast<double>(train.size());
-  metrics["test_images"] = static_cast<double>(test.size());
-  record.set_data_cache(train.streamed() ? "stream" : "in_memory");
-  for (const LabeledImages* split : {&train, &test}) {
+  if (run.config.run().stop_after_epochs() > 0 && result.complete) {
+    metrics["stopped_at_epoch"] = static_cast<double>(run.stop_epochs);
+  }
+  metrics["train_images"] = static_cast<double>(run.train.size());
+  metrics["test_images"] = static_cast<double>(run.test.size());
+  record.set_data_cache(run.train.streamed() ? "stream" : "in_memory");
+  for (const LabeledImages* split : {&run.train, &run.test}) {
     for (const std::string& path : split->skipped->Paths()) record.add_skipped_images(path);
   }
-  if (log && record.skipped_images_size() > 0) {
-    *log << absl::StrFormat("[%s] %d image(s) could not be decoded and were replaced (data.on_bad_image SKIP): %s\n",
-                            config.name(), record.skipped_images_size(), absl::StrJoin(record.skipped_images(), ", "));
-  }
-  StampRecord(config, device, threads, env.world_size, &record);
+  StampRecord(run.config, run.context.device, run.context.threads, run.env.world_size, &record);
   record.set_wall_seconds(result.total_wall_seconds);
-  record.set_checkpoint(checkpoint_path);
-  if (epochs_done.ok()) {
-    for (const EpochMetrics& m : *epochs_done) {
+  record.set_checkpoint(run.checkpoint_path);
+  if (epochs.ok()) {
+    for (const EpochMetrics& m : *epochs) {
       config::EpochPoint& point = *record.add_curve();
       point.set_epoch(static_cast<int32_t>(m.epoch));
       point.set_loss(m.loss);
@@ -511,10 +451,56 @@ absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& input, const T
   } else if (!result.complete) {
     record.set_note("stopped by run.max_steps before the last epoch");
   } else if (!result.finished) {
-    record.set_note(absl::StrFormat("stopped at epoch %d of %d by run.stop_after_epochs", stop_epochs, epochs));
+    record.set_note(
+        absl::StrFormat("stopped at epoch %d of %d by run.stop_after_epochs", run.stop_epochs, run.epochs()));
   }
-  if (lead) MOCO_RETURN_IF_ERROR(WriteRecord((out_dir / "record.json").string(), record));
-  return result;
+  return record;
+}
+
+// The result and the record (rank 0 writes it), curves.png, and the kNN of a resumed run that
+// completed without measuring it.
+absl::Status Finish(Run& run) {
+  const absl::StatusOr<std::vector<EpochMetrics>> epochs = run.log->Finish(run.state.random_init_knn);
+  TrainResult& result = run.result;
+  const CheckpointState& state = run.state;
+  result.steps = run.step;
+  result.epochs_completed = run.step / run.steps_per_epoch;
+  result.finished = run.step == run.epochs() * run.steps_per_epoch;
+  result.complete = run.step == run.stop_epochs * run.steps_per_epoch;
+  if (state.epoch_steps > 0) {  // the epoch trained last, over every session that worked on it
+    result.last_epoch_loss = state.epoch_loss_sum / state.epoch_steps;
+    result.last_epoch_pretext_top1 = state.epoch_accuracy_sum / state.epoch_steps;
+  }
+  const int64_t global_batch = run.config.optim().batch_size();
+  result.images_per_second = state.train_seconds > 0 ? state.steps_timed * global_batch / state.train_seconds : 0;
+  result.data_wait_fraction = state.train_seconds > 0 ? state.data_wait_seconds / state.train_seconds : 0;
+  result.wall_seconds = SecondsSince(run.started);
+  if (run.monitor && run.resumed && result.knn_top1 < 0 && result.complete && !result.diverged) {  // re-reported
+    MOCO_ASSIGN_OR_RETURN(result.knn_top1, Knn(run));
+  }
+  result.total_wall_seconds = run.earlier_wall_seconds + result.wall_seconds;
+  result.record = PretrainRecord(run, epochs);
+  if (result.record.skipped_images_size() > 0) {
+    run.log->Say(absl::StrFormat("%d image(s) could not be decoded and were replaced (data.on_bad_image SKIP): %s",
+                                 result.record.skipped_images_size(), absl::StrJoin(result.record.skipped_images(), ", ")));
+  }
+  if (!run.lead()) return absl::OkStatus();
+  return WriteRecord((std::filesystem::path(run.config.run().output_dir()) / "record.json").string(), result.record);
+}
+
+}  // namespace
+
+absl::StatusOr<TrainResult> Train(const config::ExperimentConfig& config, const TrainOptions& options) {
+  auto run = std::make_unique<Run>();  // on the heap: the loader keeps a pointer to run->train
+  MOCO_RETURN_IF_ERROR(SetUp(*run, config, options));
+  MOCO_RETURN_IF_ERROR(CreateOrResume(*run, options));
+  run->mechanism->train();
+  for (int64_t epoch = run->state.epoch;
+       epoch < run->epochs() && run->step < run->total_steps && !run->result.diverged; ++epoch) {
+    MOCO_RETURN_IF_ERROR(TrainEpoch(*run, epoch, options));
+  }
+  MOCO_RETURN_IF_ERROR(Finish(*run));
+  return std::move(run->result);
 }
 
 }  // namespace moco
