@@ -1,10 +1,14 @@
 #include "configs/record.h"
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "moco/common/files.h"
+#include "moco/common/subprocess.h"
 
 namespace moco {
 namespace {
@@ -31,20 +35,29 @@ TEST(RecordTest, PinSetsTheCommitAndAPinnedCommitWins) {
 // "+dirty" means uncommitted code: results under reports/ (which a running sweep rewrites) do not count.
 TEST(RecordTest, DirtyMeansCodeChangesNotReports) {
   const std::string repo = testing::TempDir() + "/repo";
-  const std::string git = "git -C '" + repo + "' -c user.name=t -c user.email=t@t ";
-  ASSERT_EQ(std::system(("rm -rf '" + repo + "' && mkdir -p '" + repo + "/reports' && " + git + "init -q && echo a > '" +
-                         repo + "/code.cc' && echo r > '" + repo + "/reports/r.md' && " + git + "add -A && " + git +
-                         "commit -qm init")
-                            .c_str()),
-            0);
+  std::filesystem::remove_all(repo);
+  std::filesystem::create_directories(repo + "/reports");
+  std::ofstream(repo + "/code.cc") << "a\n";
+  std::ofstream(repo + "/reports/r.md") << "r\n";
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"init", "-q"}, {"add", "-A"}, {"commit", "-qm", "init"}}) {
+    std::vector<std::string> argv = {"git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessOptions options;
+    options.search_path = true;
+    options.capture_stderr = true;
+    const absl::StatusOr<ProcessResult> run = RunProcess(argv, options);
+    ASSERT_TRUE(run.ok()) << run.status();
+    ASSERT_EQ(run->exit_code, 0) << "git " << args[0] << ": " << run->stdout_text;
+  }
   unsetenv("MOCO_GIT_COMMIT");
   setenv("BUILD_WORKSPACE_DIRECTORY", repo.c_str(), 1);
   const std::string clean = GitCommit();
   ASSERT_NE(clean, "unknown");
   EXPECT_EQ(clean.find("+dirty"), std::string::npos);
-  ASSERT_EQ(std::system(("echo changed >> '" + repo + "/reports/r.md'").c_str()), 0);
+  std::ofstream(repo + "/reports/r.md", std::ios::app) << "changed\n";
   EXPECT_EQ(GitCommit(), clean) << "a changed report is not a code change";
-  ASSERT_EQ(std::system(("echo changed >> '" + repo + "/code.cc'").c_str()), 0);
+  std::ofstream(repo + "/code.cc", std::ios::app) << "changed\n";
   EXPECT_EQ(GitCommit(), clean + "+dirty");
 }
 

@@ -204,18 +204,21 @@ std::vector<std::vector<double>> PycocotoolsStats(const std::vector<Case>& cases
   EXPECT_TRUE(python.ok()) << python.status();
   if (!python.ok()) return {};
   const std::string out = TempPath("pycocotools_stats.json");
-  std::string command = absl::StrCat("'", *python, "' '", ScriptPath(), "' '", out, "'");
+  std::vector<std::string> argv = {*python, ScriptPath(), out};
   for (const Case& c : cases) {
     const std::string gt = TempPath(c.name + "_gt.json"), dt = TempPath(c.name + "_dt.json");
     const absl::Status written = WriteCocoJson(c.data, gt);
     EXPECT_TRUE(written.ok()) << written;
     const absl::Status results = WriteCocoDetections(c.data, c.detections, dt);
     EXPECT_TRUE(results.ok()) << results;
-    absl::StrAppend(&command, " '", gt, "' '", dt, "'");
+    argv.push_back(gt);
+    argv.push_back(dt);
   }
-  const int rc = std::system(command.c_str());
-  EXPECT_EQ(rc, 0) << command;
-  if (rc != 0) return {};
+  ProcessOptions options;
+  options.capture_stderr = true;
+  const absl::StatusOr<ProcessResult> run = RunProcess(argv, options);
+  EXPECT_TRUE(run.ok() && run->exit_code == 0) << (run.ok() ? run->stdout_text : run.status().ToString());
+  if (!run.ok() || run->exit_code != 0) return {};
   std::ifstream in(out);
   const Json stats = Json::parse(in)["stats"];
   std::vector<std::vector<double>> result;

@@ -337,9 +337,12 @@ class TorchvisionTest : public ::testing::Test {
       error_ = new std::string(python.status().message());
       return;
     }
-    const std::string command = "'" + *python + "' '" + ScriptPath() + "' '" + input_path + "' '" + output_path + "'";
-    if (std::system(command.c_str()) != 0) {
-      error_ = new std::string("the reference script failed: " + command);
+    ProcessOptions options;
+    options.capture_stderr = true;
+    const absl::StatusOr<ProcessResult> run = RunProcess({*python, ScriptPath(), input_path, output_path}, options);
+    if (!run.ok() || run->exit_code != 0) {
+      error_ = new std::string("the reference script failed: " + ScriptPath() + "\n" +
+                               (run.ok() ? run->stdout_text : run.status().ToString()));
       return;
     }
     std::ifstream file(output_path, std::ios::binary);
