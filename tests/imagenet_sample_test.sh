@@ -3,7 +3,8 @@
 # tools/setup.sh installs, one class folder per wnid): pretraining streamed at 224 px with the
 # V2 recipe, the kNN and both linear evaluations of its checkpoint, ImageNet-100 through the
 # class list, the paper tier's config on the CPU, and a folder of photos without class folders
-# (pretrains; the evaluators refuse it, saying why).
+# (pretrains; the evaluators refuse it, saying why), and a config that does not describe the
+# checkpoint's encoder (refused).
 set -euo pipefail
 data="${MOCO_DATA_DIR:-${MOCO_CACHE:-$HOME/.cache/moco-cpp}/data}/imagenet-sample/train"
 [ -d "$data" ] || { echo "missing $data: run tools/setup.sh" >&2; exit 1; }
@@ -18,6 +19,14 @@ grep -q '"data_cache": "stream"' "$out/smoke/record.json" || fail "record's data
 eval/knn --config=configs/smoke/imagenet_sample.pbtxt --checkpoint="$out/smoke/checkpoint.pt" --threads=2 \
   --max_test_images=200 --output="$out/knn.json" | tee "$out/knn.log"
 grep -q '"knn_top1"' "$out/knn.json" || fail "kNN record"
+# A --config whose model {} is not the checkpoint's encoder is refused: the record would name a
+# model that was not evaluated.
+if eval/knn --config=configs/smoke/imagenet_sample.pbtxt --checkpoint="$out/smoke/checkpoint.pt" \
+     --set='model { width_multiplier: 0.5 }' 2> "$out/knn_mismatch.log"; then
+  fail "kNN of a checkpoint under another model's config ran"
+fi
+grep -q "model {} describes a ResNet-18, width 0.5, ImageNet stem, but the encoder of --checkpoint=" \
+  "$out/knn_mismatch.log" || fail "model mismatch message: $(cat "$out/knn_mismatch.log")"
 eval/linear --mode=paper --epochs=1 --config=configs/smoke/imagenet_sample.pbtxt --threads=2 \
   --checkpoint="$out/smoke/checkpoint.pt" --max_train_images=256 --max_test_images=200 --output="$out/lin.json"
 grep -q '"linear_top1"\|"top1"' "$out/lin.json" || fail "linear (paper mode) record"
