@@ -57,7 +57,9 @@ struct TrainResult {
   double last_epoch_loss = 0;          // mean over the last epoch trained
   double last_epoch_pretext_top1 = 0;  // in %, mean over the last epoch trained
   double images_per_second = 0;  // training steps only, over all processes
-  double data_wait_fraction = 0;  // of the step time spent waiting for the next batch
+  // Of the step time, the part spent getting the next batch onto the device (with data.augment_on
+  // DEVICE: making its views there too).
+  double data_wait_fraction = 0;
   double wall_seconds = 0;        // this session
   double total_wall_seconds = 0;  // all sessions of the run (resumes add up)
   bool finished = false;  // all epochs of the schedule done
