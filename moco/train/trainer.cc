@@ -1,8 +1,6 @@
 #include "moco/train/trainer.h"
 
 #include <ATen/record_function.h>
-#include <torch/cuda.h>
-#include <torch/headeronly/version.h>
 #include <torch/optim/sgd.h>
 #include <torch/utils.h>
 

@@ -1,13 +1,15 @@
 // The one training loop, shared by MoCo, both baselines and the supervised reference: data
 // (two-view loader), mechanism step, gradient all-reduce, SGD with the configured schedule,
-// progress lines with ETA, JSON-lines metrics, the kNN monitor, atomic checkpoints and resume,
-// and a stop with a clear error on a non-finite loss (the last good checkpoint stays intact).
+// the kNN monitor, atomic checkpoints and resume, the run's log (run_log.h: progress lines with
+// ETA, TensorBoard, metrics.jsonl, curves.png), and a stop at a non-finite loss (divergence: an
+// outcome with its record; the last good checkpoint stays intact).
 //
 //   TrainOptions options;
 //   MOCO_ASSIGN_OR_RETURN(TrainResult result, Train(config, options));
 //
-// Outputs in config.run.output_dir: checkpoint.pt, metrics.jsonl (one line per epoch) and
-// record.json (the run's RunRecord: final numbers and provenance, configs/record.proto).
+// Outputs in config.run.output_dir: checkpoint.pt, metrics.jsonl (one line per epoch), curves.png,
+// TensorBoard event files and record.json (the run's RunRecord: final numbers and provenance,
+// configs/record.proto).
 #ifndef MOCO_TRAIN_TRAINER_H_
 #define MOCO_TRAIN_TRAINER_H_
 
