@@ -316,9 +316,7 @@ absl::Status Choose(const std::string& flag, const std::string& value,
 // one of several: Gloo on the CPU, NCCL on GPUs; none alone.
 absl::StatusOr<std::optional<ProcessGroupHandle>> GroupOf(const Prepared& p) {
   if (p.env.world_size == 1) return std::optional<ProcessGroupHandle>();
-  MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group,
-                        ConnectProcessGroup(p.env, p.context.device.is_cuda() ? Backend::kNccl : Backend::kGloo,
-                                            absl::Minutes(5)));
+  MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group, ConnectRunGroup(p.env, p.context));
   return std::optional<ProcessGroupHandle>(std::move(group));
 }
 

@@ -65,11 +65,11 @@ absl::Status RunLog::StepDone(const StepReport& s) {
   if (s.images_per_second > 0) MOCO_RETURN_IF_ERROR(events_->Scalar("train/images_per_second", s.step, s.images_per_second));
   MOCO_RETURN_IF_ERROR(events_->Scalar("train/data_wait_percent", s.step, s.data_wait_percent));
   MOCO_RETURN_IF_ERROR(events_->Flush());
-  const double eta = s.images_per_second > 0 ? (s.total_steps - s.step) * s.global_batch / s.images_per_second : 0;
   Say(absl::StrFormat("epoch %d/%d step %d/%d  loss %.4f  pretext top-1 %5.1f%%  lr %.4g  "
                       "%.0f img/s (data wait %.1f%%)  ETA %s",
                       s.epoch + 1, s.epochs, s.batch + 1, s.batches, s.loss, s.pretext_top1, s.lr,
-                      s.images_per_second, s.data_wait_percent, ClockText(eta)));
+                      s.images_per_second, s.data_wait_percent,
+                      s.images_per_second > 0 ? ClockText(s.eta_seconds) : std::string("-")));
   return absl::OkStatus();
 }
 

@@ -36,8 +36,12 @@ struct StepReport {
   double loss = 0;
   double pretext_top1 = 0;  // %
   double lr = 0;
-  double images_per_second = 0;  // 0 until a step has been timed
+  // This session's pace: a resumed run's earlier sessions (another machine, another load) do not
+  // count. The rate and data wait are of its timed steps (0 until one is timed); the ETA is the
+  // steps left at its wall-clock pace, so kNN passes and checkpoints are in it.
+  double images_per_second = 0;
   double data_wait_percent = 0;
+  double eta_seconds = 0;
   bool report = false;  // write this one (every run.log_every_steps, an epoch's last, the run's last)
 };
 

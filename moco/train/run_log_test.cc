@@ -46,6 +46,7 @@ StepReport Step(int64_t step, bool report) {
   s.global_batch = 8;
   s.loss = 4.25;
   s.images_per_second = 8;
+  s.eta_seconds = 2 * (20 - step);  // 2 s a step
   s.report = report;
   return s;
 }
@@ -76,7 +77,7 @@ TEST(RunLogTest, BeginKeepsTheCheckpointsEpochsAndLinesComeWhenAskedFor) {
   EXPECT_EQ(progress.str(), "");
   ASSERT_TRUE(second.StepDone(Step(4, /*report=*/true)).ok());
   EXPECT_NE(progress.str().find("[run] epoch 1/2 step 4/10  loss 4.2500"), std::string::npos) << progress.str();
-  EXPECT_NE(progress.str().find("ETA 0:16"), std::string::npos) << progress.str();  // 16 steps x 8 images / 8 img/s
+  EXPECT_NE(progress.str().find("8 img/s (data wait 0.0%)  ETA 0:32"), std::string::npos) << progress.str();
 }
 
 // Ranks other than 0 write no file and say nothing.

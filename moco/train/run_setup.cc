@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "configs/config.h"
 #include "configs/record.h"
 #include "moco/common/status.h"
@@ -69,6 +70,10 @@ absl::StatusOr<RunContext> SetUpRun(const config::ExperimentConfig& config, int 
   MOCO_ASSIGN_OR_RETURN(context.device, PickDevice(config.run(), local_rank));
   MOCO_ASSIGN_OR_RETURN(context.bf16, PickBf16(config.run(), context.device));
   return context;
+}
+
+absl::StatusOr<ProcessGroupHandle> ConnectRunGroup(const DistributedEnv& env, const RunContext& context) {
+  return ConnectProcessGroup(env, context.device.is_cuda() ? Backend::kNccl : Backend::kGloo, absl::Minutes(5));
 }
 
 void ToChannelsLast(torch::nn::Module& module) {

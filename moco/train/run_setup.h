@@ -17,6 +17,8 @@
 #include "configs/experiment.pb.h"
 #include "configs/record.pb.h"
 #include "moco/common/cpu_info.h"
+#include "moco/distributed/distributed_env.h"
+#include "moco/distributed/process_group.h"
 
 namespace moco {
 
@@ -48,6 +50,10 @@ struct RunContext {
 
 // Sets LibTorch's threads and picks the device (GPU `local_rank`) and the precision.
 absl::StatusOr<RunContext> SetUpRun(const config::ExperimentConfig& config, int local_rank = 0);
+
+// The processes' group of a run over `env`: NCCL when the run's device is a GPU, else Gloo;
+// connecting and every collective wait at most five minutes.
+absl::StatusOr<ProcessGroupHandle> ConnectRunGroup(const DistributedEnv& env, const RunContext& context);
 
 // Puts every 4-d parameter of `module` in channels_last (oneDNN's and cuDNN's fast layout for
 // convolutions, on CPUs as on GPUs).

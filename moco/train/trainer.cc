@@ -15,7 +15,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/time.h"
 #include "configs/config.h"
 #include "configs/record.h"
 #include "moco/augment/image_batches.h"
@@ -145,6 +144,12 @@ struct Run {
   double earlier_wall_seconds = 0;  // of the sessions before a resume
   int64_t step = 0;                 // optimizer steps done
   int64_t first_step_of_session = 0;
+  // This session's timed steps (state's timing covers every session) and the end of its first
+  // step, untimed: the progress line's pace.
+  double session_train_seconds = 0;
+  double session_data_wait_seconds = 0;
+  int64_t session_steps_timed = 0;
+  Clock::time_point session_pace_start;
   TrainResult result;
 
   bool lead() const { return env.rank == 0; }
@@ -160,9 +165,7 @@ absl::Status SetUp(Run& run, const config::ExperimentConfig& input, const TrainO
   MOCO_RETURN_IF_ERROR(Validate(config, run.env.world_size));
   MOCO_ASSIGN_OR_RETURN(run.context, SetUpRun(config, run.env.local_rank));
   const RunContext& context = run.context;
-  MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group,
-                        ConnectProcessGroup(run.env, context.device.is_cuda() ? Backend::kNccl : Backend::kGloo,
-                                            absl::Minutes(5)));
+  MOCO_ASSIGN_OR_RETURN(ProcessGroupHandle group, ConnectRunGroup(run.env, context));
   run.group.emplace(std::move(group));
   run.log = std::make_unique<RunLog>(config.name(), config.run().output_dir(), run.lead(), options.log);
   if (options.fresh) {
@@ -334,9 +337,15 @@ absl::Status TrainStep(Run& run, int64_t epoch, int64_t b, double lr, const Trai
   run.result.last_pretext_top1 = accuracy;
   // The first step of each session warms caches and allocators; leave it out of the rate.
   if (step > run.first_step_of_session + 1) {
-    state.train_seconds += SecondsSince(step_start);
+    const double seconds = SecondsSince(step_start);
+    state.train_seconds += seconds;
     state.data_wait_seconds += waited;
     ++state.steps_timed;
+    run.session_train_seconds += seconds;
+    run.session_data_wait_seconds += waited;
+    ++run.session_steps_timed;
+  } else {
+    run.session_pace_start = Clock::now();
   }
   const bool epoch_end = b + 1 == run.steps_per_epoch;
   const int every_steps = run.config.run().checkpoint_every_steps();
@@ -354,9 +363,11 @@ absl::Status TrainStep(Run& run, int64_t epoch, int64_t b, double lr, const Trai
   report.loss = loss;
   report.pretext_top1 = accuracy;
   report.lr = lr;
-  report.images_per_second =
-      state.steps_timed > 0 ? state.steps_timed * report.global_batch / state.train_seconds : 0;
-  report.data_wait_percent = state.train_seconds > 0 ? 100.0 * state.data_wait_seconds / state.train_seconds : 0;
+  if (run.session_steps_timed > 0) {
+    report.images_per_second = run.session_steps_timed * report.global_batch / run.session_train_seconds;
+    report.data_wait_percent = 100.0 * run.session_data_wait_seconds / run.session_train_seconds;
+    report.eta_seconds = (run.total_steps - step) * SecondsSince(run.session_pace_start) / run.session_steps_timed;
+  }
   report.report = step % run.config.run().log_every_steps() == 0 || epoch_end || step == run.total_steps;
   return run.log->StepDone(report);
 }

@@ -7,13 +7,16 @@
 
 #include <sys/resource.h>
 
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <fstream>
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include "configs/config.h"
 #include "gmock/gmock.h"
@@ -400,6 +403,35 @@ TEST(TrainerTest, FailedCheckpointWriteStopsAndKeepsThePreviousOne) {
   absl::StatusOr<TrainResult> resumed = Train(config, Quiet());
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_EQ(CheckpointStep(path), 6);
+}
+
+// The progress line's rate and ETA are the session's own: a resumed run's slow first session
+// (each step held 1 s by on_loss) leaves the second session's rate alone, while the record's
+// rate counts every session.
+TEST(TrainerTest, TheProgressLinesRateIsThisSessionsAfterAResume) {
+  const std::string dir = TempDir("session_pace");
+  config::ExperimentConfig config = TinyConfig("moco { queue_size: 64 }", dir);
+  config.mutable_run()->set_log_every_steps(1);
+  config.mutable_run()->set_max_steps(8);  // epoch 1 of 2
+  TrainOptions slow = Quiet();
+  slow.on_loss = [](int64_t, at::Tensor&) { std::this_thread::sleep_for(std::chrono::seconds(1)); };
+  ASSERT_TRUE(Train(config, slow).ok());
+
+  config.mutable_run()->set_max_steps(0);
+  std::ostringstream progress;
+  TrainOptions fast = Quiet();
+  fast.log = &progress;
+  absl::StatusOr<TrainResult> resumed = Train(config, fast);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  const std::string lines = progress.str();
+  const size_t unit = lines.rfind(" img/s");
+  ASSERT_NE(unit, std::string::npos) << lines;
+  const double session_rate = std::stod(lines.substr(lines.rfind(' ', unit - 1) + 1));
+  // 14 timed steps: 7 of over 1 s, 7 of the tiny model's tens of milliseconds.
+  EXPECT_LT(resumed->images_per_second, 14 * 32 / 7.0);
+  EXPECT_GT(session_rate, 2 * resumed->images_per_second) << lines;
+  EXPECT_THAT(lines, HasSubstr("epoch 2/2 step 8/8")) << lines;
+  EXPECT_THAT(lines, HasSubstr("ETA 0:00")) << lines;
 }
 
 // Mid-epoch checkpoints (run.checkpoint_every_steps) and a resume from one: the same weights,
