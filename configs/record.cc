@@ -6,11 +6,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -32,6 +34,14 @@ std::string Git(const std::string& workspace, std::vector<std::string> args) {
   std::string out = run->stdout_text;
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return out;
+}
+
+// Whether this process runs a binary where Bazel built it (under bazel-out), not a copy made
+// elsewhere: a copy may come from any commit, so the checkout's commit does not name its code.
+bool RunsFromBazelOut() {
+  std::error_code error;
+  const std::filesystem::path exe = std::filesystem::canonical("/proc/self/exe", error);
+  return error || exe.string().find("/bazel-out/") != std::string::npos;
 }
 
 }  // namespace
@@ -81,10 +91,20 @@ std::string GitCommit() {
   if (!Git(workspace, {"status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"}).empty()) {
     commit += "+dirty";
   }
+  if (!RunsFromBazelOut()) commit += "+copy";
   return commit;
 }
 
-void PinGitCommit() { setenv("MOCO_GIT_COMMIT", GitCommit().c_str(), /*overwrite=*/0); }
+void PinGitCommit() {
+  if (std::getenv("MOCO_GIT_COMMIT") != nullptr) return;
+  const std::string commit = GitCommit();
+  if (absl::EndsWith(commit, "+copy")) {
+    std::cerr << "note: this binary is a copy outside Bazel's output tree, so the checkout's commit need not be "
+                 "its code's: its records name "
+              << commit << "; set MOCO_GIT_COMMIT to the commit it was built from to name that instead\n";
+  }
+  setenv("MOCO_GIT_COMMIT", commit.c_str(), /*overwrite=*/0);
+}
 
 void FillProvenance(config::RunRecord* record) {
   record->set_git_commit(GitCommit());

@@ -30,12 +30,14 @@ std::string ConfigHash(const std::string& text);
 // The short git commit of the code this process runs: $MOCO_GIT_COMMIT when set (PinGitCommit),
 // else that of the workspace `bazel run` was started from (BUILD_WORKSPACE_DIRECTORY; else the
 // current folder) now, with "+dirty" when it has uncommitted changes to tracked files outside
-// reports/ (results, not code); "unknown" outside a git checkout.
+// reports/ (results, not code), and "+copy" when the binary runs from outside Bazel's output
+// tree (a copy, built from any commit); "unknown" outside a git checkout.
 std::string GitCommit();
 
 // Sets $MOCO_GIT_COMMIT to GitCommit() unless it is set: this process and the ones it starts then
-// name the commit they started from, not one made while a run trained. The binaries that write
-// records call it first thing.
+// name the commit they started from, not one made while a run trained. A copied binary ("+copy")
+// is told on stderr to set $MOCO_GIT_COMMIT to the commit it was built from. The binaries that
+// write records call it first thing.
 void PinGitCommit();
 
 // Sets git_commit, hostname and finished_at (now, UTC).

@@ -58,6 +58,11 @@ cp configs/smoke/moco_fashion_mnist.pbtxt "$stage/gpu_check/"
 # The tier configs the throughput cases start from (r50: paper/, r18gpu: gpu/).
 mkdir -p "$stage/gpu_check/configs"
 cp -r configs/cpu configs/gpu configs/paper "$stage/gpu_check/configs/"
+# The commit the binaries are built from, which the copies cannot read from a checkout there.
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no -- . ':(exclude)reports')" ]; then
+  commit="$commit+dirty"
+fi
 cat > "$stage/gpu_check/run.sh" <<RUN
 #!/usr/bin/env bash
 # Runs the packed CUDA binaries against this machine's torch install.
@@ -70,6 +75,7 @@ libs="\$torch_dir/lib"
 for d in "\$torch_dir"/../nvidia/*/lib; do [ -d "\$d" ] && libs="\$libs:\$(cd "\$d" && pwd)"; done
 libs="\$libs:\$here/lib"
 export LD_LIBRARY_PATH="\$libs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+export MOCO_GIT_COMMIT="\${MOCO_GIT_COMMIT:-$commit}"  # what the records name: the packed build's commit
 \$PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
 failed=0
 run() {

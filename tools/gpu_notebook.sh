@@ -6,14 +6,16 @@
 #
 #   tools/gpu_notebook.sh --dry_run                 # here, on the CPU: the plan and its estimate
 #   tools/gpu_notebook.sh REPRODUCE_BINARY OUT       # on the GPU machine (CUDA build of
-#                                                   # //benchmarks:reproduce, datasets in $MOCO_DATA_DIR)
+#                                                   # //benchmarks:reproduce, datasets in $MOCO_DATA_DIR,
+#                                                   # $MOCO_GIT_COMMIT its build's commit, as gpu_check's
+#                                                   # run.sh sets it: a copy cannot tell)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--dry_run" ]; then
   bazel build //benchmarks:reproduce
   exec bazel-bin/benchmarks/reproduce --table=notebook --tier=gpu --dry_run
 fi
-[ $# -eq 2 ] || { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -eq 2 ] || { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 reproduce="$1" out="$2"
 mkdir -p "$out/reports/gpu/runs"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$out/device.txt" 2>&1 || true
