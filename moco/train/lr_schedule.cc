@@ -27,4 +27,22 @@ double LearningRate(const config::ExperimentConfig& config, int epoch, int64_t s
   return lr;
 }
 
+bool KnnAfterEpoch(const config::ExperimentConfig& config, int64_t epoch, int64_t steps_per_epoch,
+                   int64_t total_steps) {
+  const int64_t end = (epoch + 1) * steps_per_epoch;
+  if (end > total_steps) return false;  // cut short
+  const int every = config.eval().knn_every_epochs();
+  return epoch + 1 == config.optim().epochs() || end == total_steps || (every > 0 && (epoch + 1) % every == 0);
+}
+
+int64_t KnnPassesLeft(const config::ExperimentConfig& config, int64_t step, int64_t steps_per_epoch,
+                      int64_t total_steps) {
+  int64_t passes = 0;
+  const int64_t epoch = step == 0 ? 0 : (step - 1) / steps_per_epoch;  // the epoch of the last step done
+  for (int64_t e = epoch; (e + 1) * steps_per_epoch <= total_steps; ++e) {
+    passes += KnnAfterEpoch(config, e, steps_per_epoch, total_steps);
+  }
+  return passes;
+}
+
 }  // namespace moco

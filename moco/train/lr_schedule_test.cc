@@ -73,5 +73,33 @@ TEST(LrScheduleTest, LinearScalingAndWarmup) {
   EXPECT_NEAR(LearningRate(config, 2, 0, 10), 0.12, 1e-8);
 }
 
+// The kNN monitor's passes: every knn_every_epochs-th epoch and the run's last, none after an
+// epoch cut short; a pass counts as ahead until its epoch's last step has been reported.
+TEST(KnnScheduleTest, PassesAfterEveryKthEpochAndTheLast) {
+  absl::StatusOr<config::ExperimentConfig> config =
+      ParseConfig("data { root: \"x\" } moco {} optim { epochs: 10 } eval { knn_every_epochs: 4 }", "test");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const int64_t spe = 5;  // steps per epoch
+  std::vector<int64_t> after;
+  for (int64_t e = 0; e < 10; ++e) {
+    if (KnnAfterEpoch(*config, e, spe, 50)) after.push_back(e + 1);
+  }
+  EXPECT_EQ(after, (std::vector<int64_t>{4, 8, 10}));
+  EXPECT_EQ(KnnPassesLeft(*config, 0, spe, 50), 3);
+  EXPECT_EQ(KnnPassesLeft(*config, 20, spe, 50), 3);  // epoch 4's last step done, its pass ahead
+  EXPECT_EQ(KnnPassesLeft(*config, 21, spe, 50), 2);
+  EXPECT_EQ(KnnPassesLeft(*config, 50, spe, 50), 1);
+  // Stopped after 6 epochs (run.stop_after_epochs): epoch 6 is the run's last.
+  EXPECT_TRUE(KnnAfterEpoch(*config, 5, spe, 30));
+  EXPECT_EQ(KnnPassesLeft(*config, 1, spe, 30), 2);
+  // Stopped mid-epoch 7 (run.max_steps 33): no pass after the cut epoch.
+  EXPECT_FALSE(KnnAfterEpoch(*config, 6, spe, 33));
+  EXPECT_FALSE(KnnAfterEpoch(*config, 7, spe, 38));  // the 8th epoch, a 4th, cut short at step 38
+  EXPECT_EQ(KnnPassesLeft(*config, 21, spe, 33), 0);
+  // knn_every_epochs 0: the last epoch only.
+  config->mutable_eval()->set_knn_every_epochs(0);
+  EXPECT_EQ(KnnPassesLeft(*config, 0, spe, 50), 1);
+}
+
 }  // namespace
 }  // namespace moco

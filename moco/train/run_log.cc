@@ -69,7 +69,9 @@ absl::Status RunLog::StepDone(const StepReport& s) {
                       "%.0f img/s (data wait %.1f%%)  ETA %s",
                       s.epoch + 1, s.epochs, s.batch + 1, s.batches, s.loss, s.pretext_top1, s.lr,
                       s.images_per_second, s.data_wait_percent,
-                      s.images_per_second > 0 ? ClockText(s.eta_seconds) : std::string("-")));
+                      s.images_per_second <= 0 ? std::string("-")
+                      : s.eta_lacks_knn        ? ClockText(s.eta_seconds) + " + kNN passes"
+                                               : ClockText(s.eta_seconds)));
   return absl::OkStatus();
 }
 

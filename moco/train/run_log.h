@@ -38,10 +38,12 @@ struct StepReport {
   double lr = 0;
   // This session's pace: a resumed run's earlier sessions (another machine, another load) do not
   // count. The rate and data wait are of its timed steps (0 until one is timed); the ETA is the
-  // steps left at its wall-clock pace, so kNN passes and checkpoints are in it.
+  // steps left at its wall-clock pace (checkpoints included) and the kNN passes left at its last
+  // pass's time, or without them (eta_lacks_knn) before the session has timed one.
   double images_per_second = 0;
   double data_wait_percent = 0;
   double eta_seconds = 0;
+  bool eta_lacks_knn = false;
   bool report = false;  // write this one (every run.log_every_steps, an epoch's last, the run's last)
 };
 

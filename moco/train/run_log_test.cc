@@ -77,7 +77,11 @@ TEST(RunLogTest, BeginKeepsTheCheckpointsEpochsAndLinesComeWhenAskedFor) {
   EXPECT_EQ(progress.str(), "");
   ASSERT_TRUE(second.StepDone(Step(4, /*report=*/true)).ok());
   EXPECT_NE(progress.str().find("[run] epoch 1/2 step 4/10  loss 4.2500"), std::string::npos) << progress.str();
-  EXPECT_NE(progress.str().find("8 img/s (data wait 0.0%)  ETA 0:32"), std::string::npos) << progress.str();
+  EXPECT_NE(progress.str().find("8 img/s (data wait 0.0%)  ETA 0:32\n"), std::string::npos) << progress.str();
+  StepReport untimed_knn = Step(5, /*report=*/true);
+  untimed_knn.eta_lacks_knn = true;  // kNN passes ahead, none timed yet
+  ASSERT_TRUE(second.StepDone(untimed_knn).ok());
+  EXPECT_NE(progress.str().find("ETA 0:30 + kNN passes\n"), std::string::npos) << progress.str();
 }
 
 // Ranks other than 0 write no file and say nothing.

@@ -4,6 +4,7 @@
 #include <torch/optim/sgd.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -119,6 +120,16 @@ absl::Status StepBackward(const StepOutput& out, torch::optim::SGD& sgd, const P
 
 namespace {
 
+// This session's pace, for the progress line (the checkpoint's timing covers every session).
+struct SessionPace {
+  double train_seconds = 0;  // of the timed steps
+  double data_wait_seconds = 0;
+  int64_t steps_timed = 0;
+  Clock::time_point start;      // the end of the session's first step, which is not timed
+  double knn_seconds = 0;       // in kNN passes since `start`
+  double last_knn_seconds = -1;  // the last pass's, the one at initialisation included; -1: none yet
+};
+
 // A pretraining run between its phases (set up, create or resume, the epochs, finish).
 struct Run {
   config::ExperimentConfig config;  // resolved and validated
@@ -144,12 +155,7 @@ struct Run {
   double earlier_wall_seconds = 0;  // of the sessions before a resume
   int64_t step = 0;                 // optimizer steps done
   int64_t first_step_of_session = 0;
-  // This session's timed steps (state's timing covers every session) and the end of its first
-  // step, untimed: the progress line's pace.
-  double session_train_seconds = 0;
-  double session_data_wait_seconds = 0;
-  int64_t session_steps_timed = 0;
-  Clock::time_point session_pace_start;
+  SessionPace pace;
   TrainResult result;
 
   bool lead() const { return env.rank == 0; }
@@ -220,12 +226,16 @@ absl::StatusOr<double> Knn(Run& run) {
   encode.device = run.context.device;
   encode.threads = run.context.loader_threads;
   encode.bf16 = run.context.bf16;
+  const auto start = Clock::now();
   ResNetImpl& encoder = *run.mechanism->query_encoder();
   MOCO_ASSIGN_OR_RETURN(const at::Tensor memory, EncodeImages(encoder, run.train, run.augment, encode));
   MOCO_ASSIGN_OR_RETURN(const at::Tensor queries, EncodeImages(encoder, run.test, run.augment, encode));
   const auto& eval = run.config.eval();
-  return 100.0 * KnnTopOne(memory, LabelTensor(run.train), queries, LabelTensor(run.test), eval.knn_k(),
-                           eval.knn_t(), static_cast<int>(run.train.class_names.size()));
+  const double top1 = 100.0 * KnnTopOne(memory, LabelTensor(run.train), queries, LabelTensor(run.test), eval.knn_k(),
+                                        eval.knn_t(), static_cast<int>(run.train.class_names.size()));
+  run.pace.last_knn_seconds = SecondsSince(start);
+  run.pace.knn_seconds += run.pace.last_knn_seconds;
+  return top1;
 }
 
 // The model and optimizer, from the checkpoint when there is one to resume (of the same config
@@ -341,11 +351,12 @@ absl::Status TrainStep(Run& run, int64_t epoch, int64_t b, double lr, const Trai
     state.train_seconds += seconds;
     state.data_wait_seconds += waited;
     ++state.steps_timed;
-    run.session_train_seconds += seconds;
-    run.session_data_wait_seconds += waited;
-    ++run.session_steps_timed;
+    run.pace.train_seconds += seconds;
+    run.pace.data_wait_seconds += waited;
+    ++run.pace.steps_timed;
   } else {
-    run.session_pace_start = Clock::now();
+    run.pace.start = Clock::now();
+    run.pace.knn_seconds = 0;
   }
   const bool epoch_end = b + 1 == run.steps_per_epoch;
   const int every_steps = run.config.run().checkpoint_every_steps();
@@ -363,10 +374,15 @@ absl::Status TrainStep(Run& run, int64_t epoch, int64_t b, double lr, const Trai
   report.loss = loss;
   report.pretext_top1 = accuracy;
   report.lr = lr;
-  if (run.session_steps_timed > 0) {
-    report.images_per_second = run.session_steps_timed * report.global_batch / run.session_train_seconds;
-    report.data_wait_percent = 100.0 * run.session_data_wait_seconds / run.session_train_seconds;
-    report.eta_seconds = (run.total_steps - step) * SecondsSince(run.session_pace_start) / run.session_steps_timed;
+  const SessionPace& pace = run.pace;
+  if (pace.steps_timed > 0) {
+    report.images_per_second = pace.steps_timed * report.global_batch / pace.train_seconds;
+    report.data_wait_percent = 100.0 * pace.data_wait_seconds / pace.train_seconds;
+    // The steps left at the session's pace (checkpoints included), then the kNN passes left.
+    const double seconds_per_step = (SecondsSince(pace.start) - pace.knn_seconds) / pace.steps_timed;
+    const int64_t passes = run.monitor ? KnnPassesLeft(run.config, step, run.steps_per_epoch, run.total_steps) : 0;
+    report.eta_seconds = (run.total_steps - step) * seconds_per_step + passes * std::max(0.0, pace.last_knn_seconds);
+    report.eta_lacks_knn = passes > 0 && pace.last_knn_seconds < 0;
   }
   report.report = step % run.config.run().log_every_steps() == 0 || epoch_end || step == run.total_steps;
   return run.log->StepDone(report);
@@ -398,8 +414,7 @@ absl::Status TrainEpoch(Run& run, int64_t epoch, const TrainOptions& options) {
   metrics.pretext_top1 = run.state.epoch_accuracy_sum / std::max<int64_t>(1, run.state.epoch_steps);
   metrics.lr = lr;
   const auto& eval = run.config.eval();
-  const int every = eval.knn_every_epochs();
-  if (run.monitor && (last || (every > 0 && (epoch + 1) % every == 0))) {
+  if (run.monitor && KnnAfterEpoch(run.config, epoch, run.steps_per_epoch, run.total_steps)) {
     MOCO_ASSIGN_OR_RETURN(metrics.knn_top1, Knn(run));
     run.result.knn_top1 = metrics.knn_top1;
     run.log->Say(absl::StrFormat("epoch %d: kNN top-1 %.2f%% (k=%d, t=%g; at initialisation %.2f%%)", epoch + 1,

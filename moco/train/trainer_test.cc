@@ -407,7 +407,7 @@ TEST(TrainerTest, FailedCheckpointWriteStopsAndKeepsThePreviousOne) {
 
 // The progress line's rate and ETA are the session's own: a resumed run's slow first session
 // (each step held 1 s by on_loss) leaves the second session's rate alone, while the record's
-// rate counts every session.
+// rate counts every session. The ETA counts the kNN passes left once the session has timed one.
 TEST(TrainerTest, TheProgressLinesRateIsThisSessionsAfterAResume) {
   const std::string dir = TempDir("session_pace");
   config::ExperimentConfig config = TinyConfig("moco { queue_size: 64 }", dir);
@@ -415,7 +415,12 @@ TEST(TrainerTest, TheProgressLinesRateIsThisSessionsAfterAResume) {
   config.mutable_run()->set_max_steps(8);  // epoch 1 of 2
   TrainOptions slow = Quiet();
   slow.on_loss = [](int64_t, at::Tensor&) { std::this_thread::sleep_for(std::chrono::seconds(1)); };
+  std::ostringstream first_progress;
+  slow.log = &first_progress;
+  slow.knn_at_init = true;  // a timed kNN pass: the ETA counts the one left after epoch 2
   ASSERT_TRUE(Train(config, slow).ok());
+  EXPECT_THAT(first_progress.str(), HasSubstr("epoch 1/2 step 8/8"));
+  EXPECT_THAT(first_progress.str(), ::testing::Not(HasSubstr("+ kNN passes"))) << first_progress.str();
 
   config.mutable_run()->set_max_steps(0);
   std::ostringstream progress;
@@ -431,7 +436,8 @@ TEST(TrainerTest, TheProgressLinesRateIsThisSessionsAfterAResume) {
   EXPECT_LT(resumed->images_per_second, 14 * 32 / 7.0);
   EXPECT_GT(session_rate, 2 * resumed->images_per_second) << lines;
   EXPECT_THAT(lines, HasSubstr("epoch 2/2 step 8/8")) << lines;
-  EXPECT_THAT(lines, HasSubstr("ETA 0:00")) << lines;
+  // This session has timed no kNN pass yet, and the last epoch's is ahead: the ETA says so.
+  EXPECT_THAT(lines, HasSubstr("ETA 0:00 + kNN passes")) << lines;
 }
 
 // Mid-epoch checkpoints (run.checkpoint_every_steps) and a resume from one: the same weights,
