@@ -374,8 +374,9 @@ absl::Status TrainStep(Run& run, int64_t epoch, int64_t b, double lr, const Trai
   report.loss = loss;
   report.pretext_top1 = accuracy;
   report.lr = lr;
+  report.report = step % run.config.run().log_every_steps() == 0 || epoch_end || step == run.total_steps;
   const SessionPace& pace = run.pace;
-  if (pace.steps_timed > 0) {
+  if (report.report && pace.steps_timed > 0) {  // the figures of a line that is written
     report.images_per_second = pace.steps_timed * report.global_batch / pace.train_seconds;
     report.data_wait_percent = 100.0 * pace.data_wait_seconds / pace.train_seconds;
     // The steps left at the session's pace (checkpoints included), then the kNN passes left.
@@ -384,7 +385,6 @@ absl::Status TrainStep(Run& run, int64_t epoch, int64_t b, double lr, const Trai
     report.eta_seconds = (run.total_steps - step) * seconds_per_step + passes * std::max(0.0, pace.last_knn_seconds);
     report.eta_lacks_knn = passes > 0 && pace.last_knn_seconds < 0;
   }
-  report.report = step % run.config.run().log_every_steps() == 0 || epoch_end || step == run.total_steps;
   return run.log->StepDone(report);
 }
 

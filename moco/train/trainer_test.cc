@@ -417,7 +417,7 @@ TEST(TrainerTest, TheProgressLinesRateIsThisSessionsAfterAResume) {
   slow.on_loss = [](int64_t, at::Tensor&) { std::this_thread::sleep_for(std::chrono::seconds(1)); };
   std::ostringstream first_progress;
   slow.log = &first_progress;
-  slow.knn_at_init = true;  // a timed kNN pass: the ETA counts the one left after epoch 2
+  slow.knn_at_init = true;  // a timed kNN pass: the ETA counts the one left after epoch 1, where this session stops
   ASSERT_TRUE(Train(config, slow).ok());
   EXPECT_THAT(first_progress.str(), HasSubstr("epoch 1/2 step 8/8"));
   EXPECT_THAT(first_progress.str(), ::testing::Not(HasSubstr("+ kNN passes"))) << first_progress.str();
